@@ -1,0 +1,35 @@
+//! Domain events and the bus that carries them between processes.
+use crate::{CustomerId, Result, TenantId};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    CustomerChanged { customer_id: CustomerId, change: ChangeKind },
+}
+
+/// Every event belongs to one tenant; subscribers only ever see their own tenant's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub tenant_id: TenantId,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    async fn publish(&self, event: Event) -> Result<()>;
+    /// All events published from now on, from any process sharing the bus.
+    fn subscribe(&self) -> BoxStream<'static, Event>;
+    async fn ping(&self) -> Result<()>;
+}

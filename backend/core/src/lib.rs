@@ -1,0 +1,17 @@
+//! The CRM's domain: identifiers, roles, errors, the ports adapters implement
+//! (database, events, object storage) and the services the API calls.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod phone;
+pub mod ports;
+pub mod role;
+pub mod services;
+pub mod storage;
+pub mod token;
+
+pub use error::{Error, Result};
+pub use ids::{ApiTokenId, CustomerId, InvitationId, SessionId, TenantId, UserId};
+pub use role::Role;

@@ -1,0 +1,151 @@
+//! What the domain needs from a database. Adapters (the `crm-db` crate) implement it.
+//!
+//! Tenant isolation lives here by construction: every tenant-owned table is reachable only
+//! through a [`TenantTx`], which is opened for exactly one tenant and filters every
+//! statement by it. There is no method that reads tenant data without one.
+use crate::{ApiTokenId, CustomerId, InvitationId, Result, Role, SessionId, TenantId, UserId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub default_country: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A person's login identity. Global: one email, one account, possibly several tenants.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An account's membership in one tenant.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub account: Account,
+    pub tenant_id: TenantId,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub name: String,
+    pub prefix: String,
+    pub token_hash: String,
+    pub scopes: Vec<String>,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    /// E.164, in the order given.
+    pub phones: Vec<String>,
+    pub responsible_user_id: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of a list ordered newest first, keyed by id.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+    pub total: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CustomerQuery {
+    pub first: u64,
+    pub after: Option<CustomerId>,
+    /// Matches the name (case-insensitive) or, normalised, a phone.
+    pub search: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// Operations that are not inside one tenant: identities, and opening tenant transactions.
+#[async_trait]
+pub trait Database: Send + Sync + 'static {
+    /// Opens a transaction in which every statement is confined to `tenant`.
+    async fn tenant(&self, tenant: TenantId) -> Result<Box<dyn TenantTx>>;
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
+    async fn account(&self, id: UserId) -> Result<Option<Account>>;
+    /// The tenants an account belongs to, oldest membership first.
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<(TenantId, Role)>>;
+    /// Checks the connection (readiness).
+    async fn ping(&self) -> Result<()>;
+}
+
+/// A transaction confined to one tenant. Dropping it without `commit` rolls back.
+#[async_trait]
+pub trait TenantTx: Send {
+    fn tenant_id(&self) -> TenantId;
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Accounts are global, but are created inside the tenant transaction that first needs
+    /// them, so a failed sign-up or invitation leaves nothing behind. `Conflict` when the email is taken.
+    async fn insert_account(&mut self, account: &Account) -> Result<()>;
+    async fn set_password(&mut self, id: UserId, hash: &str) -> Result<()>;
+    async fn insert_tenant(&mut self, tenant: &Tenant) -> Result<()>;
+    async fn get_tenant(&mut self) -> Result<Tenant>;
+
+    async fn insert_member(&mut self, user: UserId, role: Role) -> Result<()>;
+    async fn member(&mut self, user: UserId) -> Result<Option<Member>>;
+    async fn members(&mut self) -> Result<Vec<Member>>;
+    async fn set_role(&mut self, user: UserId, role: Role) -> Result<()>;
+
+    async fn insert_session(&mut self, session: &Session) -> Result<()>;
+    async fn session(&mut self, id: SessionId) -> Result<Option<Session>>;
+    /// Replaces the hash only if it still is `expected` (so two concurrent refreshes can't both win).
+    async fn rotate_session(&mut self, id: SessionId, expected: &str, new_hash: &str, expires_at: DateTime<Utc>) -> Result<bool>;
+    async fn revoke_session(&mut self, id: SessionId) -> Result<()>;
+
+    async fn insert_api_token(&mut self, token: &ApiToken) -> Result<()>;
+    async fn api_token(&mut self, id: ApiTokenId) -> Result<Option<ApiToken>>;
+    async fn api_tokens(&mut self) -> Result<Vec<ApiToken>>;
+    async fn touch_api_token(&mut self, id: ApiTokenId, at: DateTime<Utc>) -> Result<()>;
+    async fn revoke_api_token(&mut self, id: ApiTokenId, at: DateTime<Utc>) -> Result<bool>;
+
+    async fn insert_invitation(&mut self, invitation: &Invitation) -> Result<()>;
+    async fn invitation(&mut self, id: InvitationId) -> Result<Option<Invitation>>;
+    async fn accept_invitation(&mut self, id: InvitationId, at: DateTime<Utc>) -> Result<bool>;
+
+    async fn insert_customer(&mut self, customer: &Customer) -> Result<()>;
+    async fn update_customer(&mut self, customer: &Customer) -> Result<()>;
+    async fn delete_customer(&mut self, id: CustomerId) -> Result<bool>;
+    async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>>;
+    async fn customers(&mut self, query: &CustomerQuery) -> Result<Page<Customer>>;
+}

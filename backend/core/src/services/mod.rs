@@ -1,0 +1,93 @@
+//! The operations the API offers, with their validation and permission checks.
+mod api_tokens;
+mod auth;
+mod customers;
+mod limiter;
+mod users;
+
+pub use api_tokens::NewApiToken;
+pub use auth::{AuthTokens, SignUp};
+pub use customers::{CustomerInput, CustomerPatch};
+pub use limiter::FailureLimiter;
+pub use users::Invited;
+
+use crate::auth::JwtKeys;
+use crate::events::EventBus;
+use crate::ports::Database;
+use crate::{Error, Result};
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub invite_ttl_secs: i64,
+    /// Failed logins allowed per account, and per client address, in `window_secs`.
+    pub max_failures_per_account: u32,
+    pub max_failures_per_address: u32,
+    pub window_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            invite_ttl_secs: 7 * 24 * 3600,
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            window_secs: 300,
+        }
+    }
+}
+
+/// The domain's services, shared by every request.
+#[derive(Clone)]
+pub struct Services {
+    db: Arc<dyn Database>,
+    bus: Arc<dyn EventBus>,
+    jwt: JwtKeys,
+    settings: AuthSettings,
+    account_failures: Arc<FailureLimiter>,
+    address_failures: Arc<FailureLimiter>,
+}
+
+impl Services {
+    pub fn new(db: Arc<dyn Database>, bus: Arc<dyn EventBus>, jwt: JwtKeys, settings: AuthSettings) -> Self {
+        let window = std::time::Duration::from_secs(settings.window_secs);
+        Self {
+            account_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_account, window)),
+            address_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_address, window)),
+            db,
+            bus,
+            jwt,
+            settings,
+        }
+    }
+
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.bus
+    }
+
+    pub fn db(&self) -> &Arc<dyn Database> {
+        &self.db
+    }
+}
+
+fn check_len(field: &'static str, value: &str, max: usize) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(Error::bad_input(field, format!("{field} must be 1 to {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+fn check_email(email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if valid { Ok(email) } else { Err(Error::bad_input("email", "this is not an email address")) }
+}

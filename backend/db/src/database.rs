@@ -1,0 +1,112 @@
+use crate::convert::{self, db_err};
+use crate::entities::*;
+use crate::tenant_tx::SqlTenantTx;
+use async_trait::async_trait;
+use crm_core::ports::{Account, Database, TenantTx};
+use crm_core::{Result, Role, TenantId, UserId};
+use crm_migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, Statement, TransactionTrait,
+};
+use std::time::Duration;
+
+/// A pool on SQLite or Postgres. On Postgres it should log in as a role that owns no tables,
+/// so that row-level security applies to it.
+#[derive(Clone, Debug)]
+pub struct SqlDatabase {
+    conn: DatabaseConnection,
+}
+
+fn options(url: &str, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        // WAL lets readers proceed while one writer writes; the timeout queues writers.
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    options
+}
+
+impl SqlDatabase {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let conn = sea_orm::Database::connect(options(url, max_connections)).await.map_err(db_err)?;
+        Ok(Self { conn })
+    }
+
+    /// The raw pool, for tests that must show what an unscoped query sees.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.conn.get_database_backend() == DatabaseBackend::Postgres
+    }
+}
+
+/// Applies pending migrations. Idempotent.
+pub async fn migrate(url: &str) -> Result<()> {
+    let conn = sea_orm::Database::connect(options(url, 2)).await.map_err(db_err)?;
+    Migrator::up(&conn, None).await.map_err(db_err)?;
+    conn.close().await.map_err(db_err)
+}
+
+/// Sets a transaction-local setting that row-level security policies read (Postgres only).
+pub(crate) async fn set_local(txn: &DatabaseTransaction, name: &str, value: String) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT set_config($1, $2, true)",
+            [name.into(), value.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Database for SqlDatabase {
+    async fn tenant(&self, tenant: TenantId) -> Result<Box<dyn TenantTx>> {
+        let txn = self.conn.begin().await.map_err(db_err)?;
+        set_local(&txn, "app.tenant_id", tenant.to_string()).await.map_err(db_err)?;
+        Ok(Box::new(SqlTenantTx::new(txn, tenant)))
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let found = accounts::Entity::find()
+            .filter(accounts::Column::Email.eq(email.to_lowercase()))
+            .one(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(found.map(convert::account))
+    }
+
+    async fn account(&self, id: UserId) -> Result<Option<Account>> {
+        let found = accounts::Entity::find_by_id(id.0).one(&self.conn).await.map_err(db_err)?;
+        Ok(found.map(convert::account))
+    }
+
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<(TenantId, Role)>> {
+        let txn = self.conn.begin().await.map_err(db_err)?;
+        set_local(&txn, "app.user_id", user.to_string()).await.map_err(db_err)?;
+        let rows = memberships::Entity::find()
+            .filter(memberships::Column::UserId.eq(user.0))
+            .order_by_asc(memberships::Column::CreatedAt)
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        rows.into_iter().map(|m| Ok((TenantId(m.tenant_id), m.role.parse()?))).collect()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.conn.ping().await.map_err(db_err)
+    }
+}

@@ -1,0 +1,413 @@
+//! The one place tenant-owned rows are read and written: every statement here filters by,
+//! or writes, `self.tenant`. On Postgres the transaction also carries `app.tenant_id`, so
+//! row-level security would stop a statement that forgot it.
+use crate::convert::{self, db_err};
+use crate::entities::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crm_core::ports::{Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx};
+use crm_core::{ApiTokenId, CustomerId, Error, InvitationId, Result, Role, SessionId, TenantId, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub struct SqlTenantTx {
+    txn: DatabaseTransaction,
+    tenant: TenantId,
+}
+
+impl SqlTenantTx {
+    pub fn new(txn: DatabaseTransaction, tenant: TenantId) -> Self {
+        Self { txn, tenant }
+    }
+
+    fn t(&self) -> Uuid {
+        self.tenant.0
+    }
+
+    async fn phones_of(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>> {
+        let rows = customer_phones::Entity::find()
+            .filter(customer_phones::Column::TenantId.eq(self.t()))
+            .filter(customer_phones::Column::CustomerId.is_in(ids.iter().copied()))
+            .order_by_asc(customer_phones::Column::Position)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut map: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for row in rows {
+            map.entry(row.customer_id).or_default().push(row.e164);
+        }
+        Ok(map)
+    }
+
+    async fn write_phones(&self, customer: &Customer) -> Result<()> {
+        customer_phones::Entity::delete_many()
+            .filter(customer_phones::Column::TenantId.eq(self.t()))
+            .filter(customer_phones::Column::CustomerId.eq(customer.id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        if customer.phones.is_empty() {
+            return Ok(());
+        }
+        let rows = customer.phones.iter().enumerate().map(|(position, e164)| customer_phones::ActiveModel {
+            tenant_id: Set(self.t()),
+            customer_id: Set(customer.id.0),
+            position: Set(position as i32),
+            e164: Set(e164.clone()),
+        });
+        customer_phones::Entity::insert_many(rows).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    fn customer(&self, m: customers::Model, phones: Vec<String>) -> Customer {
+        Customer {
+            id: CustomerId(m.id),
+            tenant_id: self.tenant,
+            name: m.name,
+            phones,
+            responsible_user_id: m.responsible_user_id.map(UserId),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+#[async_trait]
+impl TenantTx for SqlTenantTx {
+    fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.txn.commit().await.map_err(db_err)
+    }
+
+    async fn insert_account(&mut self, account: &Account) -> Result<()> {
+        let row = accounts::ActiveModel {
+            id: Set(account.id.0),
+            email: Set(account.email.to_lowercase()),
+            name: Set(account.name.clone()),
+            password_hash: Set(account.password_hash.clone()),
+            created_at: Set(account.created_at),
+        };
+        accounts::Entity::insert(row).exec(&self.txn).await.map_err(|e| match db_err(e) {
+            Error::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn set_password(&mut self, id: UserId, hash: &str) -> Result<()> {
+        accounts::Entity::update_many()
+            .col_expr(accounts::Column::PasswordHash, Expr::value(hash.to_owned()))
+            .filter(accounts::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_tenant(&mut self, tenant: &Tenant) -> Result<()> {
+        if tenant.id != self.tenant {
+            return Err(Error::internal("insert_tenant for another tenant"));
+        }
+        let row = tenants::ActiveModel {
+            id: Set(tenant.id.0),
+            name: Set(tenant.name.clone()),
+            default_country: Set(tenant.default_country.clone()),
+            created_at: Set(tenant.created_at),
+        };
+        tenants::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_tenant(&mut self) -> Result<Tenant> {
+        let row = tenants::Entity::find_by_id(self.t()).one(&self.txn).await.map_err(db_err)?;
+        row.map(convert::tenant).ok_or(Error::NotFound)
+    }
+
+    async fn insert_member(&mut self, user: UserId, role: Role) -> Result<()> {
+        let row = memberships::ActiveModel {
+            tenant_id: Set(self.t()),
+            user_id: Set(user.0),
+            role: Set(role.as_str().to_owned()),
+            created_at: Set(Utc::now()),
+        };
+        memberships::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn member(&mut self, user: UserId) -> Result<Option<Member>> {
+        let row = memberships::Entity::find_by_id((self.t(), user.0)).one(&self.txn).await.map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let account = accounts::Entity::find_by_id(user.0).one(&self.txn).await.map_err(db_err)?;
+        let account = account.ok_or_else(|| Error::internal("membership without account"))?;
+        Ok(Some(Member {
+            account: convert::account(account),
+            tenant_id: self.tenant,
+            role: row.role.parse()?,
+            joined_at: row.created_at,
+        }))
+    }
+
+    async fn members(&mut self) -> Result<Vec<Member>> {
+        let rows = memberships::Entity::find()
+            .filter(memberships::Column::TenantId.eq(self.t()))
+            .order_by_asc(memberships::Column::CreatedAt)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let accounts: HashMap<Uuid, accounts::Model> = accounts::Entity::find()
+            .filter(accounts::Column::Id.is_in(rows.iter().map(|r| r.user_id)))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        rows.into_iter()
+            .map(|row| {
+                let account = accounts.get(&row.user_id).cloned().ok_or_else(|| Error::internal("membership without account"))?;
+                Ok(Member { account: convert::account(account), tenant_id: self.tenant, role: row.role.parse()?, joined_at: row.created_at })
+            })
+            .collect()
+    }
+
+    async fn set_role(&mut self, user: UserId, role: Role) -> Result<()> {
+        memberships::Entity::update_many()
+            .col_expr(memberships::Column::Role, Expr::value(role.as_str()))
+            .filter(memberships::Column::TenantId.eq(self.t()))
+            .filter(memberships::Column::UserId.eq(user.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_session(&mut self, session: &Session) -> Result<()> {
+        let row = sessions::ActiveModel {
+            tenant_id: Set(self.t()),
+            id: Set(session.id.0),
+            user_id: Set(session.user_id.0),
+            token_hash: Set(session.token_hash.clone()),
+            expires_at: Set(session.expires_at),
+            revoked_at: Set(session.revoked_at),
+            created_at: Set(Utc::now()),
+        };
+        sessions::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&mut self, id: SessionId) -> Result<Option<Session>> {
+        let row = sessions::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        Ok(row.map(convert::session))
+    }
+
+    async fn rotate_session(&mut self, id: SessionId, expected: &str, new_hash: &str, expires_at: DateTime<Utc>) -> Result<bool> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::TokenHash, Expr::value(new_hash.to_owned()))
+            .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(sessions::Column::TenantId.eq(self.t()))
+            .filter(sessions::Column::Id.eq(id.0))
+            .filter(sessions::Column::TokenHash.eq(expected))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn revoke_session(&mut self, id: SessionId) -> Result<()> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(sessions::Column::TenantId.eq(self.t()))
+            .filter(sessions::Column::Id.eq(id.0))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_api_token(&mut self, token: &ApiToken) -> Result<()> {
+        let row = api_tokens::ActiveModel {
+            tenant_id: Set(self.t()),
+            id: Set(token.id.0),
+            name: Set(token.name.clone()),
+            prefix: Set(token.prefix.clone()),
+            token_hash: Set(token.token_hash.clone()),
+            scopes: Set(token.scopes.join(" ")),
+            created_by: Set(token.created_by.0),
+            created_at: Set(token.created_at),
+            last_used_at: Set(token.last_used_at),
+            revoked_at: Set(token.revoked_at),
+        };
+        api_tokens::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn api_token(&mut self, id: ApiTokenId) -> Result<Option<ApiToken>> {
+        let row = api_tokens::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        Ok(row.map(convert::api_token))
+    }
+
+    async fn api_tokens(&mut self) -> Result<Vec<ApiToken>> {
+        let rows = api_tokens::Entity::find()
+            .filter(api_tokens::Column::TenantId.eq(self.t()))
+            .order_by_desc(api_tokens::Column::Id)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(convert::api_token).collect())
+    }
+
+    async fn touch_api_token(&mut self, id: ApiTokenId, at: DateTime<Utc>) -> Result<()> {
+        api_tokens::Entity::update_many()
+            .col_expr(api_tokens::Column::LastUsedAt, Expr::value(at))
+            .filter(api_tokens::Column::TenantId.eq(self.t()))
+            .filter(api_tokens::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn revoke_api_token(&mut self, id: ApiTokenId, at: DateTime<Utc>) -> Result<bool> {
+        let exists = self.api_token(id).await?;
+        let Some(token) = exists else { return Ok(false) };
+        if token.revoked_at.is_none() {
+            api_tokens::Entity::update_many()
+                .col_expr(api_tokens::Column::RevokedAt, Expr::value(at))
+                .filter(api_tokens::Column::TenantId.eq(self.t()))
+                .filter(api_tokens::Column::Id.eq(id.0))
+                .exec(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(true)
+    }
+
+    async fn insert_invitation(&mut self, invitation: &Invitation) -> Result<()> {
+        let row = invitations::ActiveModel {
+            tenant_id: Set(self.t()),
+            id: Set(invitation.id.0),
+            user_id: Set(invitation.user_id.0),
+            role: Set(invitation.role.as_str().to_owned()),
+            token_hash: Set(invitation.token_hash.clone()),
+            expires_at: Set(invitation.expires_at),
+            accepted_at: Set(invitation.accepted_at),
+            created_at: Set(Utc::now()),
+        };
+        invitations::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn invitation(&mut self, id: InvitationId) -> Result<Option<Invitation>> {
+        let row = invitations::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        row.map(convert::invitation).transpose()
+    }
+
+    async fn accept_invitation(&mut self, id: InvitationId, at: DateTime<Utc>) -> Result<bool> {
+        let result = invitations::Entity::update_many()
+            .col_expr(invitations::Column::AcceptedAt, Expr::value(at))
+            .filter(invitations::Column::TenantId.eq(self.t()))
+            .filter(invitations::Column::Id.eq(id.0))
+            .filter(invitations::Column::AcceptedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn insert_customer(&mut self, customer: &Customer) -> Result<()> {
+        let row = customers::ActiveModel {
+            tenant_id: Set(self.t()),
+            id: Set(customer.id.0),
+            name: Set(customer.name.clone()),
+            responsible_user_id: Set(customer.responsible_user_id.map(|u| u.0)),
+            created_at: Set(customer.created_at),
+            updated_at: Set(customer.updated_at),
+        };
+        customers::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        self.write_phones(customer).await
+    }
+
+    async fn update_customer(&mut self, customer: &Customer) -> Result<()> {
+        let found = customers::Entity::find_by_id((self.t(), customer.id.0)).one(&self.txn).await.map_err(db_err)?;
+        let mut row = found.ok_or(Error::NotFound)?.into_active_model();
+        row.name = Set(customer.name.clone());
+        row.responsible_user_id = Set(customer.responsible_user_id.map(|u| u.0));
+        row.updated_at = Set(customer.updated_at);
+        customers::Entity::update(row).exec(&self.txn).await.map_err(db_err)?;
+        self.write_phones(customer).await
+    }
+
+    async fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
+        let result = customers::Entity::delete_many()
+            .filter(customers::Column::TenantId.eq(self.t()))
+            .filter(customers::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
+        let row = customers::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let phones = self.phones_of(&[row.id]).await?.remove(&row.id).unwrap_or_default();
+        Ok(Some(SqlTenantTx::customer(self, row, phones)))
+    }
+
+    async fn customers(&mut self, query: &CustomerQuery) -> Result<Page<Customer>> {
+        let mut select = customers::Entity::find().filter(customers::Column::TenantId.eq(self.t()));
+        if let Some(search) = &query.search {
+            let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let mut any = Condition::any().add(
+                Expr::expr(Func::lower(Expr::col(customers::Column::Name)))
+                    .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+            );
+            if let Some(phone) = &query.phone {
+                any = any.add(
+                    customers::Column::Id.in_subquery(
+                        Query::select()
+                            .column(customer_phones::Column::CustomerId)
+                            .from(customer_phones::Entity)
+                            .and_where(customer_phones::Column::TenantId.eq(self.t()))
+                            .and_where(customer_phones::Column::E164.eq(phone.clone()))
+                            .to_owned(),
+                    ),
+                );
+            }
+            select = select.filter(any);
+        }
+        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
+        if let Some(after) = query.after {
+            select = select.filter(customers::Column::Id.lt(after.0));
+        }
+        let mut rows = select
+            .order_by_desc(customers::Column::Id)
+            .limit(query.first + 1)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let has_next = rows.len() as u64 > query.first;
+        rows.truncate(query.first as usize);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut phones = self.phones_of(&ids).await?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let p = phones.remove(&row.id).unwrap_or_default();
+                SqlTenantTx::customer(self, row, p)
+            })
+            .collect();
+        Ok(Page { items, has_next, total })
+    }
+}
+

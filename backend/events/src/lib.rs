@@ -1,0 +1,30 @@
+//! Event buses: in-process for a single server, Redis pub/sub for several.
+mod in_process;
+mod redis_bus;
+
+pub use in_process::InProcessBus;
+pub use redis_bus::RedisBus;
+
+use crm_core::events::Event;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+
+/// Local fan-out shared by both buses. A subscriber that falls too far behind skips events
+/// (logged) rather than slowing everyone else down.
+const LOCAL_CAPACITY: usize = 4096;
+
+fn local_stream(sender: &broadcast::Sender<Event>) -> BoxStream<'static, Event> {
+    BroadcastStream::new(sender.subscribe())
+        .filter_map(|item| async move {
+            match item {
+                Ok(event) => Some(event),
+                Err(error) => {
+                    tracing::warn!(%error, "event subscriber lagged; events skipped");
+                    None
+                }
+            }
+        })
+        .boxed()
+}

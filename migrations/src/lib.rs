@@ -1,0 +1,31 @@
+//! Schema migrations for SQLite and Postgres (sea-orm-migration).
+//!
+//! DDL is written once with two placeholders (`UUID`, `TS`) filled per backend. On Postgres,
+//! every tenant-owned table also gets row-level security: see [`rls`].
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_foundation;
+pub mod rls;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_foundation::Migration)]
+    }
+}
+
+/// Runs each statement of `ddl` with the backend's types substituted.
+pub(crate) async fn run_ddl(manager: &SchemaManager<'_>, ddl: &str) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    let (uuid, ts) = match backend {
+        sea_orm::DatabaseBackend::Postgres => ("uuid", "timestamptz"),
+        _ => ("blob", "text"),
+    };
+    let sql = ddl.replace("UUID", uuid).replace("TS", ts);
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        manager.get_connection().execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
