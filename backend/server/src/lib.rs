@@ -1,1 +1,11 @@
+//! `crm serve`: wires configuration, adapters and the API into one HTTP server.
+pub mod app;
+pub mod config;
+mod files;
+mod ops;
+mod secret_key;
+pub mod telemetry;
+mod web;
 
+pub use app::{App, Running, start};
+pub use config::Config;

@@ -1,1 +1,95 @@
-fn main() {}
+use clap::{Parser, Subcommand};
+use crm_server::{Config, telemetry};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// An open-source CRM with built-in telephony and an omnichannel inbox.
+///
+/// Settings come from defaults, then crm.toml (or --config), then CRM_* environment variables;
+/// see the README for the table.
+#[derive(Parser)]
+#[command(name = "crm", version)]
+struct Cli {
+    /// A TOML configuration file (default: ./crm.toml when it exists).
+    #[arg(long, global = true, env = "CRM_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: migrate the database, then serve HTTP, GraphQL and WebSockets
+    /// on CRM_HTTP_ADDR until SIGINT or SIGTERM.
+    Serve,
+    /// Apply pending database migrations and exit (safe to run repeatedly).
+    Migrate,
+    /// Print the GraphQL schema (SDL); schema.graphql in the repository must equal it.
+    Schema,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Schema = cli.command {
+        print!("{}", crm_api::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&config);
+    let result = match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Schema => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let url = match &config.database_admin_url {
+        Some(admin) => admin.expose_secret().to_owned(),
+        None => crm_server::app::database_url(config),
+    };
+    crm_db::migrate(&url).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = crm_server::start(config, shutdown_signal()).await?;
+    running.handle.await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,83 @@
+//! Domain errors as GraphQL errors: a message the user can act on and `extensions.code`
+//! from a fixed set. Internal causes go to the log, never to the client.
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
+use async_graphql::{ErrorExtensions, Response, ServerError};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use std::sync::Arc;
+
+/// The error every resolver returns. It can only be made from a domain error, so a domain
+/// error can never reach the client without its code.
+#[derive(Clone, Debug)]
+pub struct ApiError(async_graphql::Error);
+
+impl From<crm_core::Error> for ApiError {
+    fn from(error: crm_core::Error) -> Self {
+        if let crm_core::Error::Internal(cause) = &error {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let code = error.code();
+        let mut gql = async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code));
+        match &error {
+            crm_core::Error::BadUserInput { field, .. } => gql = gql.extend_with(|_, e| e.set("field", *field)),
+            crm_core::Error::RateLimited { retry_after_secs } => {
+                gql = gql.extend_with(|_, e| e.set("retryAfterSeconds", *retry_after_secs))
+            }
+            _ => {}
+        }
+        Self(gql)
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> Self {
+        error.0
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub fn bad_id(field: &'static str) -> ApiError {
+    crm_core::Error::bad_input(field, format!("{field} is not a valid id")).into()
+}
+
+/// Errors raised by the GraphQL engine itself (parse, validation, limits) are the client's.
+pub fn fill_codes(errors: &mut [ServerError]) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+}
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        fill_codes(&mut response.errors);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                fill_codes(&mut response.errors);
+                response
+            })
+            .boxed()
+    }
+}

@@ -1,0 +1,123 @@
+use crate::context::{client_address, principal, services};
+use crate::error::ApiResult;
+use crate::query::{parse_id, parse_tenant};
+use crate::types::*;
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use crm_core::services::{CustomerInput, CustomerPatch, SignUp};
+use crm_core::{ApiTokenId, CustomerId, UserId};
+
+pub struct Mutation;
+
+#[derive(InputObject)]
+pub struct SignUpInput {
+    /// The company's name.
+    pub company: String,
+    pub name: String,
+    pub email: String,
+    /// 10 to 256 characters.
+    pub password: String,
+    /// ISO 3166 code of the country whose local phone format staff type, e.g. "UZ".
+    pub default_country: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateCustomerInput {
+    pub name: String,
+    #[graphql(default)]
+    pub phones: Vec<String>,
+    pub responsible_user_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateCustomerInput {
+    pub name: Option<String>,
+    pub phones: Option<Vec<String>>,
+    /// null clears it; leaving it out keeps it.
+    pub responsible_user_id: MaybeUndefined<ID>,
+}
+
+#[Object]
+impl Mutation {
+    /// Creates a company and its owner, and signs the owner in.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<AuthPayload> {
+        let tokens = services(ctx)
+            .sign_up(SignUp {
+                company: input.company,
+                name: input.name,
+                email: input.email,
+                password: input.password,
+                default_country: input.default_country,
+            })
+            .await?;
+        Ok(tokens.into())
+    }
+
+    /// Signs in. With several companies, `companyId` picks one (default: the first joined).
+    async fn login(&self, ctx: &Context<'_>, email: String, password: String, company_id: Option<ID>) -> ApiResult<AuthPayload> {
+        let tenant = parse_tenant(company_id)?;
+        let tokens = services(ctx).login(&email, &password, tenant, &client_address(ctx)).await?;
+        Ok(tokens.into())
+    }
+
+    /// Exchanges a refresh token for new tokens. Each refresh token works once.
+    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> ApiResult<AuthPayload> {
+        Ok(services(ctx).refresh_session(&refresh_token).await?.into())
+    }
+
+    /// Ends the current session: its refresh token and access tokens stop working.
+    async fn logout(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        services(ctx).logout(principal(ctx)?).await?;
+        Ok(true)
+    }
+
+    /// Adds a person to the company (owners and admins).
+    async fn invite_user(&self, ctx: &Context<'_>, email: String, name: String, role: RoleGql) -> ApiResult<Invitation> {
+        let invited = services(ctx).invite_user(principal(ctx)?, &email, &name, role.into()).await?;
+        Ok(Invitation { user: invited.member.into(), invite_token: invited.invite_token })
+    }
+
+    /// Sets a password for an invited person and signs them in.
+    async fn accept_invite(&self, ctx: &Context<'_>, invite_token: String, password: String) -> ApiResult<AuthPayload> {
+        Ok(services(ctx).accept_invite(&invite_token, &password).await?.into())
+    }
+
+    async fn update_user_role(&self, ctx: &Context<'_>, user_id: ID, role: RoleGql) -> ApiResult<User> {
+        let user: UserId = parse_id("userId", &user_id)?;
+        Ok(services(ctx).update_user_role(principal(ctx)?, user, role.into()).await?.into())
+    }
+
+    /// Creates an API token for an integration. Scopes: customers:read, customers:write, users:read.
+    async fn create_api_token(&self, ctx: &Context<'_>, name: String, scopes: Vec<String>) -> ApiResult<CreatedApiToken> {
+        let created = services(ctx).create_api_token(principal(ctx)?, &name, scopes).await?;
+        Ok(CreatedApiToken { api_token: created.token.into(), secret: created.plaintext })
+    }
+
+    /// Revokes an API token; it stops working on the next request.
+    async fn revoke_api_token(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ApiToken> {
+        let id: ApiTokenId = parse_id("id", &id)?;
+        Ok(services(ctx).revoke_api_token(principal(ctx)?, id).await?.into())
+    }
+
+    async fn create_customer(&self, ctx: &Context<'_>, input: CreateCustomerInput) -> ApiResult<Customer> {
+        let responsible_user_id = input.responsible_user_id.map(|id| parse_id("responsibleUserId", &id)).transpose()?;
+        let input = CustomerInput { name: input.name, phones: input.phones, responsible_user_id };
+        Ok(services(ctx).create_customer(principal(ctx)?, input).await?.into())
+    }
+
+    async fn update_customer(&self, ctx: &Context<'_>, id: ID, input: UpdateCustomerInput) -> ApiResult<Customer> {
+        let id: CustomerId = parse_id("id", &id)?;
+        let responsible_user_id = match input.responsible_user_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(user) => Some(Some(parse_id("responsibleUserId", &user)?)),
+        };
+        let patch = CustomerPatch { name: input.name, phones: input.phones, responsible_user_id };
+        Ok(services(ctx).update_customer(principal(ctx)?, id, patch).await?.into())
+    }
+
+    /// Deletes a customer (owners and admins). Returns the deleted customer.
+    async fn delete_customer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Customer> {
+        let id: CustomerId = parse_id("id", &id)?;
+        Ok(services(ctx).delete_customer(principal(ctx)?, id).await?.into())
+    }
+}

@@ -1,0 +1,62 @@
+use crate::context::{principal, services};
+use crate::error::{ApiResult, bad_id};
+use crate::types::*;
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, ID, Object};
+use crm_core::ports::CustomerQuery;
+use crm_core::{CustomerId, TenantId};
+
+pub struct Query;
+
+pub type CustomerConnection = Connection<String, Customer, CustomerConnectionFields, EmptyFields>;
+
+pub(crate) fn parse_id<T: std::str::FromStr>(field: &'static str, id: &ID) -> ApiResult<T> {
+    id.parse::<T>().map_err(|_| bad_id(field))
+}
+
+#[Object]
+impl Query {
+    /// The signed-in person and their company.
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<Me> {
+        let (member, tenant) = services(ctx).me(principal(ctx)?).await?;
+        Ok(Me { user: member.into(), company: tenant.into() })
+    }
+
+    /// The company's members.
+    async fn users(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
+        let members = services(ctx).users(principal(ctx)?).await?;
+        Ok(members.into_iter().map(User::from).collect())
+    }
+
+    /// The company's API tokens (owners and admins).
+    async fn api_tokens(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApiToken>> {
+        let tokens = services(ctx).api_tokens(principal(ctx)?).await?;
+        Ok(tokens.into_iter().map(ApiToken::from).collect())
+    }
+
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Customer> {
+        let id: CustomerId = parse_id("id", &id)?;
+        Ok(services(ctx).customer(principal(ctx)?, id).await?.into())
+    }
+
+    /// Customers, newest first. `search` matches the name or any phone, typed in any format.
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+        search: Option<String>,
+    ) -> ApiResult<CustomerConnection> {
+        let after = after.map(|cursor| parse_id::<CustomerId>("after", &ID(cursor))).transpose()?;
+        let query = CustomerQuery { first: u64::try_from(first).unwrap_or(0), after, search, phone: None };
+        let page = services(ctx).customers(principal(ctx)?, query).await?;
+        let mut connection =
+            Connection::with_additional_fields(after.is_some(), page.has_next, CustomerConnectionFields { total_count: page.total });
+        connection.edges.extend(page.items.into_iter().map(|c| Edge::new(c.id.to_string(), Customer::from(c))));
+        Ok(connection)
+    }
+}
+
+pub(crate) fn parse_tenant(id: Option<ID>) -> ApiResult<Option<TenantId>> {
+    id.map(|id| parse_id("companyId", &id)).transpose()
+}

@@ -1,0 +1,198 @@
+//! GraphQL object types, converted from domain records.
+use async_graphql::{Enum, ID, SimpleObject};
+use chrono::{DateTime, TimeZone, Utc};
+use crm_core::ports;
+use crm_core::services::AuthTokens;
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "Role")]
+pub enum RoleGql {
+    Owner,
+    Admin,
+    Agent,
+}
+
+impl From<crm_core::Role> for RoleGql {
+    fn from(role: crm_core::Role) -> Self {
+        match role {
+            crm_core::Role::Owner => Self::Owner,
+            crm_core::Role::Admin => Self::Admin,
+            crm_core::Role::Agent => Self::Agent,
+        }
+    }
+}
+
+impl From<RoleGql> for crm_core::Role {
+    fn from(role: RoleGql) -> Self {
+        match role {
+            RoleGql::Owner => Self::Owner,
+            RoleGql::Admin => Self::Admin,
+            RoleGql::Agent => Self::Agent,
+        }
+    }
+}
+
+/// A member of the company.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct User {
+    pub id: ID,
+    pub email: String,
+    pub name: String,
+    pub role: RoleGql,
+    pub joined_at: DateTime<Utc>,
+    /// False until an invited person sets a password.
+    pub active: bool,
+}
+
+impl From<ports::Member> for User {
+    fn from(m: ports::Member) -> Self {
+        Self {
+            id: ID(m.account.id.to_string()),
+            email: m.account.email,
+            name: m.account.name,
+            role: m.role.into(),
+            joined_at: m.joined_at,
+            active: m.account.password_hash.is_some(),
+        }
+    }
+}
+
+/// A company using the CRM (a tenant).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Company {
+    pub id: ID,
+    pub name: String,
+    /// ISO 3166 code used to read local phone numbers.
+    pub default_country: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ports::Tenant> for Company {
+    fn from(t: ports::Tenant) -> Self {
+        Self { id: ID(t.id.to_string()), name: t.name, default_country: t.default_country, created_at: t.created_at }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Me {
+    pub user: User,
+    pub company: Company,
+}
+
+/// Tokens for a signed-in person. Keep the refresh token secret; each one works once.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AuthPayload {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub user_id: ID,
+    pub company_id: ID,
+}
+
+impl From<AuthTokens> for AuthPayload {
+    fn from(t: AuthTokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            access_token_expires_at: Utc.timestamp_opt(t.access_expires_at, 0).single().unwrap_or_else(Utc::now),
+            refresh_token: t.refresh_token,
+            user_id: ID(t.user_id.to_string()),
+            company_id: ID(t.tenant_id.to_string()),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ApiToken {
+    pub id: ID,
+    pub name: String,
+    /// The token's first characters, to tell tokens apart.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_by: ID,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ports::ApiToken> for ApiToken {
+    fn from(t: ports::ApiToken) -> Self {
+        Self {
+            id: ID(t.id.to_string()),
+            name: t.name,
+            prefix: t.prefix,
+            scopes: t.scopes,
+            created_by: ID(t.created_by.to_string()),
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CreatedApiToken {
+    pub api_token: ApiToken,
+    /// Shown only now: store it, it cannot be retrieved again.
+    pub secret: String,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Invitation {
+    pub user: User,
+    /// For a person without an account: pass it to `acceptInvite`. Shown only now.
+    pub invite_token: Option<String>,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Customer {
+    pub id: ID,
+    pub name: String,
+    /// E.164.
+    pub phones: Vec<String>,
+    pub responsible_user_id: Option<ID>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ports::Customer> for Customer {
+    fn from(c: ports::Customer) -> Self {
+        Self {
+            id: ID(c.id.to_string()),
+            name: c.name,
+            phones: c.phones,
+            responsible_user_id: c.responsible_user_id.map(|u| ID(u.to_string())),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CustomerConnectionFields {
+    pub total_count: u64,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl From<crm_core::events::ChangeKind> for ChangeKind {
+    fn from(k: crm_core::events::ChangeKind) -> Self {
+        match k {
+            crm_core::events::ChangeKind::Created => Self::Created,
+            crm_core::events::ChangeKind::Updated => Self::Updated,
+            crm_core::events::ChangeKind::Deleted => Self::Deleted,
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CustomerChange {
+    pub kind: ChangeKind,
+    pub customer_id: ID,
+    /// The customer as it is now; null once deleted.
+    pub customer: Option<Customer>,
+}

@@ -1,0 +1,101 @@
+//! `GET /graphql/ws`: subscriptions over graphql-transport-ws (and the older graphql-ws).
+//!
+//! The token arrives in `connection_init` (`{"Authorization": "Bearer ..."}` or
+//! `{"token": "..."}`). A socket that has not authenticated within `ws_init_timeout` is closed
+//! with 4408; an authenticated socket is closed with 4403 when its token expires.
+use crate::ApiState;
+use crate::context::Caller;
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub async fn upgrade(State(state): State<ApiState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').find_map(|p| p.trim().parse::<WebSocketProtocols>().ok()));
+    let Some(protocol) = protocol else {
+        return (StatusCode::BAD_REQUEST, "use the graphql-transport-ws subprotocol").into_response();
+    };
+    ws.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(state, protocol, socket))
+}
+
+fn token_from(payload: &serde_json::Value) -> Option<String> {
+    let raw = ["Authorization", "authorization", "token", "authToken"]
+        .iter()
+        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))?;
+    let token = raw.strip_prefix("Bearer ").or_else(|| raw.strip_prefix("bearer ")).unwrap_or(raw);
+    Some(token.trim().to_owned())
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: reason.to_owned().into() }))
+}
+
+async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket) {
+    let (mut sink, stream) = socket.split();
+    let (authenticated_tx, mut authenticated_rx) = oneshot::channel::<Option<i64>>();
+    let services = state.services.clone();
+    let input = stream
+        .take_while(|message| futures::future::ready(message.is_ok()))
+        .filter_map(|message| async move {
+            match message {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                _ => None,
+            }
+        });
+    let on_init = move |payload: serde_json::Value| async move {
+        let token = token_from(&payload);
+        let caller = crate::http::caller(&services, token.as_deref()).await.map_err(crate::ApiError::from)?;
+        let Caller::Authenticated(principal) = caller else {
+            return Err(async_graphql::Error::new("a valid access token or API token is required"));
+        };
+        let _ = authenticated_tx.send(principal.expires_at);
+        let mut data = Data::default();
+        data.insert(Caller::Authenticated(principal));
+        Ok(data)
+    };
+    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), Box::pin(input), protocol).on_connection_init(on_init);
+    tokio::pin!(messages);
+
+    let init_deadline = tokio::time::sleep(state.settings.ws_init_timeout);
+    tokio::pin!(init_deadline);
+    let mut authenticated = false;
+    let mut expiry: std::pin::Pin<Box<tokio::time::Sleep>> = Box::pin(tokio::time::sleep(Duration::MAX / 4));
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let outgoing = match message {
+                    Some(WsMessage::Text(text)) => Message::Text(text.into()),
+                    Some(WsMessage::Close(code, reason)) => close(code, &reason),
+                    None => break,
+                };
+                let closing = matches!(outgoing, Message::Close(_));
+                if sink.send(outgoing).await.is_err() || closing {
+                    break;
+                }
+            }
+            result = &mut authenticated_rx, if !authenticated => {
+                authenticated = true;
+                if let Ok(Some(expires_at)) = result {
+                    let left = (expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
+                    expiry = Box::pin(tokio::time::sleep(Duration::from_secs(left)));
+                }
+            }
+            () = &mut init_deadline, if !authenticated => {
+                let _ = sink.send(close(4408, "Connection initialisation timeout")).await;
+                break;
+            }
+            () = &mut expiry => {
+                let _ = sink.send(close(4403, "Forbidden: the token expired; reconnect with a fresh one")).await;
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Builds the application from configuration and runs it.
+use crate::config::Config;
+use crate::{files, ops, secret_key, web};
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use crm_api::ApiSettings;
+use crm_core::auth::JwtKeys;
+use crm_core::events::EventBus;
+use crm_core::services::{AuthSettings, Services};
+use crm_core::storage::{ObjectStore, UrlSigner};
+use crm_core::TenantId;
+use crm_db::SqlDatabase;
+use crm_events::{InProcessBus, RedisBus};
+use crm_storage::{LocalStore, S3Settings, S3Store};
+use secrecy::ExposeSecret;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::trace::TraceLayer;
+
+/// Everything a request handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub services: Services,
+    pub db: SqlDatabase,
+    pub store: Arc<dyn ObjectStore>,
+    pub signer: UrlSigner,
+    pub config: Arc<Config>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        tokio::fs::create_dir_all(&config.data_dir)
+            .await
+            .with_context(|| format!("cannot create the data folder {}: set CRM_DATA_DIR", config.data_dir.display()))?;
+        let database_url = database_url(&config);
+        let admin_url = config.database_admin_url.as_ref().map(|s| s.expose_secret().to_owned());
+        tracing::info!(backend = if database_url.starts_with("postgres") { "postgres" } else { "sqlite" }, "migrating the database");
+        crm_db::migrate(admin_url.as_deref().unwrap_or(&database_url))
+            .await
+            .context("database migration failed: check CRM_DATABASE_URL / CRM_DATABASE_ADMIN_URL and that the server is up")?;
+        let db = SqlDatabase::connect(&database_url, config.database_max_connections)
+            .await
+            .context("cannot connect to the database: check CRM_DATABASE_URL")?;
+
+        let bus: Arc<dyn EventBus> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisBus::connect(url.expose_secret()).await.context("cannot connect to Redis: check CRM_REDIS_URL")?,
+            ),
+            None => Arc::new(InProcessBus::default()),
+        };
+        let store: Arc<dyn ObjectStore> = match &config.s3_bucket {
+            Some(bucket) => {
+                let settings = S3Settings {
+                    bucket: bucket.clone(),
+                    endpoint: config.s3_endpoint.clone(),
+                    region: config.s3_region.clone(),
+                    access_key_id: config.s3_access_key_id.clone().unwrap_or_default(),
+                    secret_access_key: config.s3_secret_access_key.as_ref().map(|s| s.expose_secret().to_owned()).unwrap_or_default(),
+                    path_style: config.s3_path_style,
+                };
+                let store = S3Store::new(&settings);
+                store.ensure_bucket().await.context("cannot reach the S3 bucket: check the CRM_S3_* settings")?;
+                Arc::new(store)
+            }
+            None => Arc::new(LocalStore::open(config.objects_dir()).await.context("cannot create the objects folder")?),
+        };
+
+        let keys = secret_key::load(config.secret_key.as_ref(), &config.data_dir).await?;
+        let auth = AuthSettings {
+            access_ttl_secs: config.access_token_ttl_secs,
+            refresh_ttl_secs: config.refresh_token_ttl_secs,
+            ..AuthSettings::default()
+        };
+        let services = Services::new(Arc::new(db.clone()), bus, JwtKeys::new(&keys.jwt, config.access_token_ttl_secs), auth);
+        Ok(Self { services, db, store, signer: UrlSigner::new(&keys.downloads), config: Arc::new(config) })
+    }
+
+    pub async fn db_ping(&self) -> crm_core::Result<()> {
+        use crm_core::ports::Database;
+        self.db.ping().await
+    }
+
+    /// A download link for an object of `tenant`, valid for the configured time.
+    pub fn signed_url(&self, tenant: TenantId, key: &str) -> String {
+        self.signer.sign(tenant, key, self.config.download_url_ttl_secs)
+    }
+
+    pub fn router(&self) -> Router {
+        let api_settings = ApiSettings {
+            introspection: self.config.graphql_introspection,
+            max_body_bytes: self.config.max_body_bytes,
+            ws_init_timeout: Duration::from_secs(self.config.ws_init_timeout_secs),
+            ..ApiSettings::default()
+        };
+        let ops = Router::new()
+            .route("/healthz", get(ops::healthz))
+            .route("/readyz", get(ops::readyz))
+            .route("/metrics", get(ops::metrics))
+            .route("/files/{*key}", get(files::download))
+            .with_state(self.clone());
+        crm_api::router(self.services.clone(), api_settings)
+            .merge(ops)
+            .merge(web::router(&self.config.frontend_dir))
+            .layer(axum::middleware::from_fn(ops::track))
+            .layer(TraceLayer::new_for_http())
+    }
+}
+
+pub fn database_url(config: &Config) -> String {
+    match &config.database_url {
+        Some(url) => url.expose_secret().to_owned(),
+        None => format!("sqlite://{}?mode=rwc", config.data_dir.join("crm.sqlite").display()),
+    }
+}
+
+/// A server listening in the background (tests, and `serve` before it waits).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Builds the app, binds `config.http_addr` (port 0 picks a free one) and serves until `shutdown`.
+pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+    let _ = crate::telemetry::metrics();
+    let app = App::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(app.config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}: is another server using it? set CRM_HTTP_ADDR", app.config.http_addr))?;
+    let addr = listener.local_addr()?;
+    let service = app.router().into_make_service_with_connect_info::<SocketAddr>();
+    let handle = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await });
+    tracing::info!(%addr, "listening");
+    Ok(Running { addr, app, handle })
+}

@@ -1,0 +1,131 @@
+//! Configuration: defaults, then `crm.toml` (or the file named by `--config`), then `CRM_*`
+//! environment variables. Secrets are `SecretString`s: their `Debug` is redacted.
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Config {
+    /// Where HTTP (GraphQL, health, metrics) listens.
+    pub http_addr: SocketAddr,
+    /// SQLite file, local objects and the generated secret key live here by default.
+    pub data_dir: PathBuf,
+    /// Unset: a SQLite file in the data dir. `postgres://...` for production.
+    pub database_url: Option<SecretString>,
+    /// Used for migrations when the app's own role may not change the schema.
+    pub database_admin_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    /// Unset: events stay inside this process.
+    pub redis_url: Option<SecretString>,
+    /// Unset: objects are files under `<data_dir>/objects`.
+    pub s3_bucket: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<SecretString>,
+    pub s3_path_style: bool,
+    /// Signs access tokens and download links. Unset: generated once into the data dir.
+    /// Every process of one installation must share it.
+    pub secret_key: Option<SecretString>,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub graphql_introspection: bool,
+    pub max_body_bytes: usize,
+    pub ws_init_timeout_secs: u64,
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `crm_server=debug,info`.
+    pub log_level: String,
+    /// The built web app; served at `/` when the folder exists.
+    pub frontend_dir: PathBuf,
+    /// Seconds a signed download link stays valid.
+    pub download_url_ttl_secs: i64,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    http_addr: &'static str,
+    data_dir: &'static str,
+    database_max_connections: u32,
+    s3_region: &'static str,
+    s3_path_style: bool,
+    access_token_ttl_secs: i64,
+    refresh_token_ttl_secs: i64,
+    graphql_introspection: bool,
+    max_body_bytes: usize,
+    ws_init_timeout_secs: u64,
+    log_format: LogFormat,
+    log_level: &'static str,
+    frontend_dir: &'static str,
+    download_url_ttl_secs: i64,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    http_addr: "127.0.0.1:8080",
+    data_dir: "./data",
+    database_max_connections: 10,
+    s3_region: "us-east-1",
+    s3_path_style: true,
+    access_token_ttl_secs: 900,
+    refresh_token_ttl_secs: 30 * 24 * 3600,
+    graphql_introspection: true,
+    max_body_bytes: 1024 * 1024,
+    ws_init_timeout_secs: 5,
+    log_format: LogFormat::Text,
+    log_level: "info",
+    frontend_dir: "frontend/dist",
+    download_url_ttl_secs: 900,
+};
+
+impl Config {
+    /// Layers the defaults, the TOML file (if it exists) and `CRM_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+        let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("crm.toml"));
+        Figment::from(Serialized::defaults(DEFAULTS))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("CRM_").ignore(&["config"]))
+            .extract()
+    }
+
+    /// The defaults alone, ignoring files and environment (tests build on this).
+    pub fn from_defaults() -> Result<Self, figment::Error> {
+        Figment::from(Serialized::defaults(DEFAULTS)).extract()
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.data_dir.join("objects")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn layers_and_redaction() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("crm.toml", "http_addr = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
+            jail.set_env("CRM_HTTP_ADDR", "127.0.0.1:9100");
+            jail.set_env("CRM_DATABASE_URL", "postgres://crm:hunter2@localhost/crm");
+            let config = Config::load(None)?;
+            assert_eq!(config.http_addr.port(), 9100, "environment beats the file");
+            assert_eq!(config.log_level, "debug", "the file beats the defaults");
+            assert_eq!(config.data_dir, PathBuf::from("./data"));
+            let url = config.database_url.as_ref().map(|s| s.expose_secret().to_owned());
+            assert_eq!(url.as_deref(), Some("postgres://crm:hunter2@localhost/crm"));
+            assert!(!format!("{config:?}").contains("hunter2"), "secrets never show in Debug");
+            Ok(())
+        });
+    }
+}
