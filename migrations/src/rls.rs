@@ -20,7 +20,12 @@ fn is_postgres(manager: &SchemaManager<'_>) -> bool {
 }
 
 /// Confines `table` to the current tenant by `tenant_column`; `or_visible_if` widens reads only.
-pub async fn enable(manager: &SchemaManager<'_>, table: &str, tenant_column: &str, or_visible_if: Option<&str>) -> Result<(), DbErr> {
+pub async fn enable(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    tenant_column: &str,
+    or_visible_if: Option<&str>,
+) -> Result<(), DbErr> {
     if !is_postgres(manager) {
         return Ok(());
     }

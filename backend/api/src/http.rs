@@ -43,7 +43,11 @@ pub async fn graphql(State(state): State<ApiState>, request: Request) -> Respons
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
     if !is_json {
-        return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BAD_USER_INPUT", "send the request as application/json");
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "send the request as application/json",
+        );
     }
     let limit = state.settings.max_body_bytes;
     let Ok(bytes) = axum::body::to_bytes(Body::new(body), limit).await else {

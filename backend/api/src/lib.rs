@@ -41,7 +41,9 @@ impl Default for ApiSettings {
     }
 }
 
-fn builder(settings: &ApiSettings) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+fn builder(
+    settings: &ApiSettings,
+) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     let builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
@@ -65,8 +67,5 @@ pub(crate) struct ApiState {
 pub fn router(services: Services, settings: ApiSettings) -> Router {
     let schema = builder(&settings).data(services.clone()).finish();
     let state = ApiState { schema, services, settings };
-    Router::new()
-        .route("/graphql", post(http::graphql))
-        .route("/graphql/ws", get(ws::upgrade))
-        .with_state(state)
+    Router::new().route("/graphql", post(http::graphql)).route("/graphql/ws", get(ws::upgrade)).with_state(state)
 }

@@ -53,7 +53,13 @@ impl Mutation {
     }
 
     /// Signs in. With several companies, `companyId` picks one (default: the first joined).
-    async fn login(&self, ctx: &Context<'_>, email: String, password: String, company_id: Option<ID>) -> ApiResult<AuthPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        company_id: Option<ID>,
+    ) -> ApiResult<AuthPayload> {
         let tenant = parse_tenant(company_id)?;
         let tokens = services(ctx).login(&email, &password, tenant, &client_address(ctx)).await?;
         Ok(tokens.into())
@@ -71,7 +77,13 @@ impl Mutation {
     }
 
     /// Adds a person to the company (owners and admins).
-    async fn invite_user(&self, ctx: &Context<'_>, email: String, name: String, role: RoleGql) -> ApiResult<Invitation> {
+    async fn invite_user(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        name: String,
+        role: RoleGql,
+    ) -> ApiResult<Invitation> {
         let invited = services(ctx).invite_user(principal(ctx)?, &email, &name, role.into()).await?;
         Ok(Invitation { user: invited.member.into(), invite_token: invited.invite_token })
     }
@@ -87,7 +99,12 @@ impl Mutation {
     }
 
     /// Creates an API token for an integration. Scopes: customers:read, customers:write, users:read.
-    async fn create_api_token(&self, ctx: &Context<'_>, name: String, scopes: Vec<String>) -> ApiResult<CreatedApiToken> {
+    async fn create_api_token(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        scopes: Vec<String>,
+    ) -> ApiResult<CreatedApiToken> {
         let created = services(ctx).create_api_token(principal(ctx)?, &name, scopes).await?;
         Ok(CreatedApiToken { api_token: created.token.into(), secret: created.plaintext })
     }

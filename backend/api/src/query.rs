@@ -50,8 +50,11 @@ impl Query {
         let after = after.map(|cursor| parse_id::<CustomerId>("after", &ID(cursor))).transpose()?;
         let query = CustomerQuery { first: u64::try_from(first).unwrap_or(0), after, search, phone: None };
         let page = services(ctx).customers(principal(ctx)?, query).await?;
-        let mut connection =
-            Connection::with_additional_fields(after.is_some(), page.has_next, CustomerConnectionFields { total_count: page.total });
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            page.has_next,
+            CustomerConnectionFields { total_count: page.total },
+        );
         connection.edges.extend(page.items.into_iter().map(|c| Edge::new(c.id.to_string(), Customer::from(c))));
         Ok(connection)
     }

@@ -26,7 +26,11 @@ impl Subscription {
                     events::ChangeKind::Deleted => None,
                     _ => services.customer(&principal, customer_id).await.ok().map(Customer::from),
                 };
-                Some(CustomerChange { kind: ChangeKind::from(change), customer_id: ID(customer_id.to_string()), customer })
+                Some(CustomerChange {
+                    kind: ChangeKind::from(change),
+                    customer_id: ID(customer_id.to_string()),
+                    customer,
+                })
             }
         });
         Ok(stream)

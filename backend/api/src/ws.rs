@@ -12,6 +12,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -42,18 +44,20 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
     let (mut sink, stream) = socket.split();
     let (authenticated_tx, mut authenticated_rx) = oneshot::channel::<Option<i64>>();
     let services = state.services.clone();
-    let input = stream
-        .take_while(|message| futures::future::ready(message.is_ok()))
-        .filter_map(|message| async move {
-            match message {
-                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
-                _ => None,
-            }
-        });
+    // async-graphql closes a refused init with 1002; the protocol says 4403 for that.
+    let refused = Arc::new(AtomicBool::new(false));
+    let refused_in_init = refused.clone();
+    let input = stream.take_while(|message| futures::future::ready(message.is_ok())).filter_map(|message| async move {
+        match message {
+            Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+            _ => None,
+        }
+    });
     let on_init = move |payload: serde_json::Value| async move {
         let token = token_from(&payload);
         let caller = crate::http::caller(&services, token.as_deref()).await.map_err(crate::ApiError::from)?;
         let Caller::Authenticated(principal) = caller else {
+            refused_in_init.store(true, Ordering::Relaxed);
             return Err(async_graphql::Error::new("a valid access token or API token is required"));
         };
         let _ = authenticated_tx.send(principal.expires_at);
@@ -61,7 +65,8 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
         data.insert(Caller::Authenticated(principal));
         Ok(data)
     };
-    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), Box::pin(input), protocol).on_connection_init(on_init);
+    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), Box::pin(input), protocol)
+        .on_connection_init(on_init);
     tokio::pin!(messages);
 
     let init_deadline = tokio::time::sleep(state.settings.ws_init_timeout);
@@ -73,6 +78,7 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
             message = messages.next() => {
                 let outgoing = match message {
                     Some(WsMessage::Text(text)) => Message::Text(text.into()),
+                    Some(WsMessage::Close(_, reason)) if refused.load(Ordering::Relaxed) => close(4403, &format!("Forbidden: {reason}")),
                     Some(WsMessage::Close(code, reason)) => close(code, &reason),
                     None => break,
                 };

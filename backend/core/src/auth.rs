@@ -72,18 +72,14 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     pub fn new(secret: &[u8], ttl_secs: i64) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            ttl_secs,
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), ttl_secs }
     }
 
     pub fn issue(&self, user: UserId, tenant: TenantId, session: SessionId) -> Result<(String, i64)> {
         let now = Utc::now().timestamp();
         let claims = Claims { sub: user, tid: tenant, sid: session, iat: now, exp: now + self.ttl_secs };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(Error::internal)?;
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(Error::internal)?;
         Ok((token, claims.exp))
     }
 

@@ -130,7 +130,13 @@ pub trait TenantTx: Send {
     async fn insert_session(&mut self, session: &Session) -> Result<()>;
     async fn session(&mut self, id: SessionId) -> Result<Option<Session>>;
     /// Replaces the hash only if it still is `expected` (so two concurrent refreshes can't both win).
-    async fn rotate_session(&mut self, id: SessionId, expected: &str, new_hash: &str, expires_at: DateTime<Utc>) -> Result<bool>;
+    async fn rotate_session(
+        &mut self,
+        id: SessionId,
+        expected: &str,
+        new_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool>;
     async fn revoke_session(&mut self, id: SessionId) -> Result<()>;
 
     async fn insert_api_token(&mut self, token: &ApiToken) -> Result<()>;

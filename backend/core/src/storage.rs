@@ -44,7 +44,8 @@ impl UrlSigner {
     }
 
     fn mac(&self, tenant: TenantId, key: &str, expires: i64) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(format!("{tenant}\n{key}\n{expires}").as_bytes());
         mac
     }

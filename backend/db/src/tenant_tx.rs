@@ -5,7 +5,9 @@ use crate::convert::{self, db_err};
 use crate::entities::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use crm_core::ports::{Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx};
+use crm_core::ports::{
+    Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx,
+};
 use crm_core::{ApiTokenId, CustomerId, Error, InvitationId, Result, Role, SessionId, TenantId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
@@ -172,8 +174,14 @@ impl TenantTx for SqlTenantTx {
             .collect();
         rows.into_iter()
             .map(|row| {
-                let account = accounts.get(&row.user_id).cloned().ok_or_else(|| Error::internal("membership without account"))?;
-                Ok(Member { account: convert::account(account), tenant_id: self.tenant, role: row.role.parse()?, joined_at: row.created_at })
+                let account =
+                    accounts.get(&row.user_id).cloned().ok_or_else(|| Error::internal("membership without account"))?;
+                Ok(Member {
+                    account: convert::account(account),
+                    tenant_id: self.tenant,
+                    role: row.role.parse()?,
+                    joined_at: row.created_at,
+                })
             })
             .collect()
     }
@@ -208,7 +216,13 @@ impl TenantTx for SqlTenantTx {
         Ok(row.map(convert::session))
     }
 
-    async fn rotate_session(&mut self, id: SessionId, expected: &str, new_hash: &str, expires_at: DateTime<Utc>) -> Result<bool> {
+    async fn rotate_session(
+        &mut self,
+        id: SessionId,
+        expected: &str,
+        new_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool> {
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::TokenHash, Expr::value(new_hash.to_owned()))
             .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
@@ -390,12 +404,8 @@ impl TenantTx for SqlTenantTx {
         if let Some(after) = query.after {
             select = select.filter(customers::Column::Id.lt(after.0));
         }
-        let mut rows = select
-            .order_by_desc(customers::Column::Id)
-            .limit(query.first + 1)
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?;
+        let mut rows =
+            select.order_by_desc(customers::Column::Id).limit(query.first + 1).all(&self.txn).await.map_err(db_err)?;
         let has_next = rows.len() as u64 > query.first;
         rows.truncate(query.first as usize);
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
@@ -410,4 +420,3 @@ impl TenantTx for SqlTenantTx {
         Ok(Page { items, has_next, total })
     }
 }
-

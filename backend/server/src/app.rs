@@ -5,11 +5,11 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
 use crm_api::ApiSettings;
+use crm_core::TenantId;
 use crm_core::auth::JwtKeys;
 use crm_core::events::EventBus;
 use crm_core::services::{AuthSettings, Services};
 use crm_core::storage::{ObjectStore, UrlSigner};
-use crm_core::TenantId;
 use crm_db::SqlDatabase;
 use crm_events::{InProcessBus, RedisBus};
 use crm_storage::{LocalStore, S3Settings, S3Store};
@@ -32,15 +32,18 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        tokio::fs::create_dir_all(&config.data_dir)
-            .await
-            .with_context(|| format!("cannot create the data folder {}: set CRM_DATA_DIR", config.data_dir.display()))?;
+        tokio::fs::create_dir_all(&config.data_dir).await.with_context(|| {
+            format!("cannot create the data folder {}: set CRM_DATA_DIR", config.data_dir.display())
+        })?;
         let database_url = database_url(&config);
         let admin_url = config.database_admin_url.as_ref().map(|s| s.expose_secret().to_owned());
-        tracing::info!(backend = if database_url.starts_with("postgres") { "postgres" } else { "sqlite" }, "migrating the database");
-        crm_db::migrate(admin_url.as_deref().unwrap_or(&database_url))
-            .await
-            .context("database migration failed: check CRM_DATABASE_URL / CRM_DATABASE_ADMIN_URL and that the server is up")?;
+        tracing::info!(
+            backend = if database_url.starts_with("postgres") { "postgres" } else { "sqlite" },
+            "migrating the database"
+        );
+        crm_db::migrate(admin_url.as_deref().unwrap_or(&database_url)).await.context(
+            "database migration failed: check CRM_DATABASE_URL / CRM_DATABASE_ADMIN_URL and that the server is up",
+        )?;
         let db = SqlDatabase::connect(&database_url, config.database_max_connections)
             .await
             .context("cannot connect to the database: check CRM_DATABASE_URL")?;
@@ -58,7 +61,11 @@ impl App {
                     endpoint: config.s3_endpoint.clone(),
                     region: config.s3_region.clone(),
                     access_key_id: config.s3_access_key_id.clone().unwrap_or_default(),
-                    secret_access_key: config.s3_secret_access_key.as_ref().map(|s| s.expose_secret().to_owned()).unwrap_or_default(),
+                    secret_access_key: config
+                        .s3_secret_access_key
+                        .as_ref()
+                        .map(|s| s.expose_secret().to_owned())
+                        .unwrap_or_default(),
                     path_style: config.s3_path_style,
                 };
                 let store = S3Store::new(&settings);
@@ -74,7 +81,8 @@ impl App {
             refresh_ttl_secs: config.refresh_token_ttl_secs,
             ..AuthSettings::default()
         };
-        let services = Services::new(Arc::new(db.clone()), bus, JwtKeys::new(&keys.jwt, config.access_token_ttl_secs), auth);
+        let services =
+            Services::new(Arc::new(db.clone()), bus, JwtKeys::new(&keys.jwt, config.access_token_ttl_secs), auth);
         Ok(Self { services, db, store, signer: UrlSigner::new(&keys.downloads), config: Arc::new(config) })
     }
 
@@ -127,9 +135,9 @@ pub struct Running {
 pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
     let _ = crate::telemetry::metrics();
     let app = App::build(config).await?;
-    let listener = tokio::net::TcpListener::bind(app.config.http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}: is another server using it? set CRM_HTTP_ADDR", app.config.http_addr))?;
+    let listener = tokio::net::TcpListener::bind(app.config.http_addr).await.with_context(|| {
+        format!("cannot listen on {}: is another server using it? set CRM_HTTP_ADDR", app.config.http_addr)
+    })?;
     let addr = listener.local_addr()?;
     let service = app.router().into_make_service_with_connect_info::<SocketAddr>();
     let handle = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await });

@@ -89,17 +89,18 @@ const DEFAULTS: Defaults = Defaults {
 
 impl Config {
     /// Layers the defaults, the TOML file (if it exists) and `CRM_*` variables.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("crm.toml"));
         Figment::from(Serialized::defaults(DEFAULTS))
             .merge(Toml::file(file))
             .merge(Env::prefixed("CRM_").ignore(&["config"]))
             .extract()
+            .map_err(Box::new)
     }
 
     /// The defaults alone, ignoring files and environment (tests build on this).
-    pub fn from_defaults() -> Result<Self, figment::Error> {
-        Figment::from(Serialized::defaults(DEFAULTS)).extract()
+    pub fn from_defaults() -> Result<Self, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(DEFAULTS)).extract().map_err(Box::new)
     }
 
     pub fn objects_dir(&self) -> PathBuf {
@@ -118,7 +119,7 @@ mod tests {
             jail.create_file("crm.toml", "http_addr = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
             jail.set_env("CRM_HTTP_ADDR", "127.0.0.1:9100");
             jail.set_env("CRM_DATABASE_URL", "postgres://crm:hunter2@localhost/crm");
-            let config = Config::load(None)?;
+            let config = Config::load(None).map_err(|e| *e)?;
             assert_eq!(config.http_addr.port(), 9100, "environment beats the file");
             assert_eq!(config.log_level, "debug", "the file beats the defaults");
             assert_eq!(config.data_dir, PathBuf::from("./data"));

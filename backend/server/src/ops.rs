@@ -1,10 +1,10 @@
 //! Liveness, readiness and metrics for load balancers and Prometheus.
 use crate::app::App;
+use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use std::time::Instant;
 
 pub async fn healthz() -> &'static str {
@@ -24,7 +24,8 @@ pub async fn readyz(State(app): State<App>) -> Response {
             tracing::warn!(part, %error, "not ready");
         }
     }
-    let status = if db.is_ok() && bus.is_ok() && store.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status =
+        if db.is_ok() && bus.is_ok() && store.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(checks)).into_response()
 }
 
@@ -35,7 +36,8 @@ pub async fn metrics() -> Response {
 
 /// Counts requests and their latency by route and status.
 pub async fn track(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "other".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "other".into());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();

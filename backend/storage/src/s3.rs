@@ -36,7 +36,8 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn new(settings: &S3Settings) -> Self {
-        let credentials = Credentials::new(&settings.access_key_id, &settings.secret_access_key, None, None, "crm-config");
+        let credentials =
+            Credentials::new(&settings.access_key_id, &settings.secret_access_key, None, None, "crm-config");
         let mut config = aws_sdk_s3::Config::builder()
             .behavior_version_latest()
             .region(Region::new(settings.region.clone()))

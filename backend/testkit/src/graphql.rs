@@ -47,7 +47,10 @@ impl Gql {
     /// Runs an operation that must fail; returns the first error's `extensions.code`.
     pub async fn code(&self, query: &str, variables: Value) -> String {
         let body = self.run(query, variables).await;
-        body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("expected an error, got {body}")).to_owned()
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error, got {body}"))
+            .to_owned()
     }
 
     pub async fn sign_up(&self, company: &str, email: &str) -> SignedUp {

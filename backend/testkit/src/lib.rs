@@ -11,7 +11,8 @@ mod postgres;
 mod ws;
 
 pub use graphql::{Gql, SignedUp};
-pub use ws::Subscriber;
+pub use postgres::fresh_database as postgres_database;
+pub use ws::{Closed, Socket, Subscriber, open as open_socket};
 
 use crm_server::{Config, Running};
 use secrecy::SecretString;

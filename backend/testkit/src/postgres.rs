@@ -11,7 +11,8 @@ pub fn admin_base() -> String {
 pub async fn fresh_database() -> (String, String) {
     let base = admin_base();
     let name = format!("crm_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(format!("{base}/postgres")).await.expect("Postgres is reachable at CRM_TEST_POSTGRES_URL");
+    let admin =
+        Database::connect(format!("{base}/postgres")).await.expect("Postgres is reachable at CRM_TEST_POSTGRES_URL");
     // The role may already exist (shared by all tests); racing creators are fine.
     let _ = admin
         .execute_unprepared(&format!(

@@ -6,7 +6,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub struct Subscriber {
     socket: Socket,
@@ -51,7 +51,8 @@ impl Subscriber {
     /// The next JSON message, skipping pings; `Err` with the close frame if the server closed.
     pub async fn next_json(&mut self, timeout: Duration) -> Result<Value, Closed> {
         loop {
-            let message = tokio::time::timeout(timeout, self.socket.next()).await.expect("a message before the deadline");
+            let message =
+                tokio::time::timeout(timeout, self.socket.next()).await.expect("a message before the deadline");
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).unwrap();
@@ -61,7 +62,8 @@ impl Subscriber {
                     return Ok(value);
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
+                    let (code, reason) =
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
                     return Err(Closed { code, reason });
                 }
                 Some(Ok(_)) => continue,

@@ -14,7 +14,12 @@ pub struct NewApiToken {
 }
 
 impl Services {
-    pub async fn create_api_token(&self, principal: &Principal, name: &str, scopes: Vec<String>) -> Result<NewApiToken> {
+    pub async fn create_api_token(
+        &self,
+        principal: &Principal,
+        name: &str,
+        scopes: Vec<String>,
+    ) -> Result<NewApiToken> {
         principal.require_session()?;
         principal.require_admin()?;
         let name = check_len("name", name, 100)?;

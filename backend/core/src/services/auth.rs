@@ -51,7 +51,13 @@ impl Services {
     }
 
     /// `address` is the client's IP, for rate limiting. `tenant` picks among several memberships.
-    pub async fn login(&self, email: &str, password: &str, tenant: Option<TenantId>, address: &str) -> Result<AuthTokens> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        tenant: Option<TenantId>,
+        address: &str,
+    ) -> Result<AuthTokens> {
         let email = email.trim().to_lowercase();
         self.address_failures.check(address)?;
         self.account_failures.check(&email)?;

@@ -43,7 +43,12 @@ impl Services {
         Ok(customer)
     }
 
-    pub async fn update_customer(&self, principal: &Principal, id: CustomerId, patch: CustomerPatch) -> Result<Customer> {
+    pub async fn update_customer(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        patch: CustomerPatch,
+    ) -> Result<Customer> {
         principal.require_scope("customers:write")?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let mut customer = tx.customer(id).await?.ok_or(Error::NotFound)?;

@@ -1,0 +1,15 @@
+//! End-to-end tests of the real app over HTTP and WebSockets, on SQLite or Postgres
+//! (see crm-testkit). One binary, many modules, like crates.io's test suite.
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod customers;
+mod files;
+mod http;
+mod rls;
+mod schema;
+mod subscriptions;
+mod tenancy;
+mod tokens;
+mod two_processes;
+mod users;

@@ -1,0 +1,80 @@
+//! The second wall: Postgres row-level security under the app's own, non-owner role.
+use crm_testkit::{TestApp, on_postgres};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+use serde_json::json;
+
+#[tokio::test]
+async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
+    if !on_postgres() {
+        eprintln!("row-level security exists on Postgres only; run with CRM_TEST_DATABASE=postgres");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let gql = app.gql();
+    let a = gql.sign_up("Acme", "ann@acme.test").await;
+    let b = gql.sign_up("Globex", "gus@globex.test").await;
+    for (owner, name) in [(&a, "a1"), (&a, "a2"), (&b, "b1")] {
+        gql.with_token(&owner.access)
+            .ok(
+                "mutation($n: String!) { createCustomer(input: { name: $n, phones: [\"+998901112233\"] }) { id } }",
+                json!({ "n": name }),
+            )
+            .await;
+    }
+    let conn = app.running.app.db.connection();
+    let pg = DatabaseBackend::Postgres;
+
+    // The app's role is neither superuser nor owner, so policies apply to it.
+    let role = conn
+        .query_one_raw(Statement::from_string(
+            pg,
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!role.try_get::<bool>("", "rolsuper").unwrap());
+    assert!(!role.try_get::<bool>("", "rolbypassrls").unwrap());
+
+    // A query that forgot the tenant entirely sees nothing in any tenant table.
+    for table in ["customers", "customer_phones", "memberships", "sessions", "api_tokens", "tenants"] {
+        let row = conn
+            .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{table} leaked rows without a tenant set");
+    }
+
+    // With tenant A set, the same unscoped query sees exactly A's rows, and cannot write B's.
+    let txn = conn.begin().await.unwrap();
+    txn.execute_raw(Statement::from_sql_and_values(
+        pg,
+        "SELECT set_config('app.tenant_id', $1, true)",
+        [a.company_id.clone().into()],
+    ))
+    .await
+    .unwrap();
+    let rows = txn.query_all_raw(Statement::from_string(pg, "SELECT name FROM customers ORDER BY name")).await.unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.try_get("", "name").unwrap()).collect();
+    assert_eq!(names, ["a1", "a2"]);
+    let stolen = txn
+        .execute_raw(Statement::from_string(pg, "UPDATE customers SET name = 'pwned' WHERE name = 'b1'"))
+        .await
+        .unwrap();
+    assert_eq!(stolen.rows_affected(), 0);
+    let insert = txn
+        .execute_raw(Statement::from_sql_and_values(
+            pg,
+            "INSERT INTO customers (tenant_id, id, name, created_at, updated_at) VALUES ($1::uuid, gen_random_uuid(), 'x', now(), now())",
+            [b.company_id.clone().into()],
+        ))
+        .await;
+    assert!(insert.is_err(), "writing a row into another tenant is refused");
+    drop(txn);
+
+    // The setting is transaction-local: a later transaction on the pool starts empty again.
+    let row =
+        conn.query_one_raw(Statement::from_string(pg, "SELECT count(*) AS n FROM customers")).await.unwrap().unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
+}

@@ -1,0 +1,72 @@
+//! Two real `crm serve` processes sharing Postgres and Redis: a subscriber on one sees a
+//! change made through the other.
+use crate::subscriptions::CHANGES;
+use crm_testkit::{Gql, Subscriber, env, on_postgres, postgres_database};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(app_url: &str, admin_url: &str, redis: &str, data: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
+        .arg("serve")
+        .env("CRM_HTTP_ADDR", "127.0.0.1:0")
+        .env("CRM_DATA_DIR", data)
+        .env("CRM_DATABASE_URL", app_url)
+        .env("CRM_DATABASE_ADMIN_URL", admin_url)
+        .env("CRM_REDIS_URL", redis)
+        .env("CRM_SECRET_KEY", "shared-secret-of-this-installation-0123456789")
+        .env("CRM_LOG_FORMAT", "json")
+        .env("CRM_LOG_LEVEL", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("crm starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    // The process says where it listens; wait for that line (it ends when the process dies).
+    let addr = loop {
+        let line = lines.next().expect("crm printed its address before exiting").unwrap();
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
+        if entry["message"] == "listening" {
+            break entry["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, addr }
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_process_sees_a_change_made_through_another() {
+    let Some(redis) = env("CRM_TEST_REDIS_URL").filter(|_| on_postgres()) else {
+        eprintln!("needs CRM_TEST_DATABASE=postgres and CRM_TEST_REDIS_URL");
+        return;
+    };
+    let (app_url, admin_url) = postgres_database().await;
+    let data = tempfile::tempdir().unwrap();
+    let one = start(&app_url, &admin_url, &redis, data.path());
+    let two = start(&app_url, &admin_url, &redis, data.path());
+    let http = reqwest::Client::new();
+    let gql_one = Gql::new(http.clone(), format!("http://{}/graphql", one.addr));
+    let gql_two = Gql::new(http, format!("http://{}/graphql", two.addr));
+
+    let owner = gql_one.sign_up("Acme", "ann@acme.test").await;
+    let mut sub = Subscriber::connect(&format!("ws://{}/graphql/ws", one.addr), Some(&owner.access), CHANGES).await;
+    let created = gql_two
+        .with_token(&owner.access)
+        .ok("mutation { createCustomer(input: { name: \"Made on two\" }) { id } }", json!({}))
+        .await;
+    let event = sub.next_data().await;
+    assert_eq!(event["customerChanged"]["customerId"], created["createCustomer"]["id"]);
+    assert_eq!(event["customerChanged"]["customer"]["name"], "Made on two");
+}
