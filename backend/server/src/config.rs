@@ -114,6 +114,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
     fn layers_and_redaction() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("crm.toml", "http_addr = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
