@@ -32,13 +32,15 @@ async fn main() -> Result<()> {
         seed_customers(&admin, &tenant).await?;
         tenants.push((token, tenant));
     }
-    admin.execute_unprepared("ANALYZE").await?;
+    // As autovacuum would have by now: statistics, and visibility maps for index-only scans.
+    admin.execute_unprepared("VACUUM ANALYZE").await?;
 
     let list = json!({ "query": "{ customers(first: 50) { totalCount edges { cursor node { id name phones responsibleUserId createdAt } } pageInfo { hasNextPage endCursor } } }" });
     let me = json!({ "query": "{ me { user { id email name role } company { id name } } }" });
     // The same pool size as the server's (CRM_DATABASE_MAX_CONNECTIONS in e2e/bench/customers).
     let mut options = sea_orm::ConnectOptions::new(app_url.as_str());
-    options.max_connections(20).sqlx_logging(false);
+    let pool: u32 = std::env::var("CRM_DATABASE_MAX_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    options.max_connections(pool).sqlx_logging(false);
     let app_db = Database::connect(options).await.context("app database")?;
 
     let tenants = std::sync::Arc::new(tenants);

@@ -124,11 +124,16 @@ pub trait TenantTx: Send {
 
     async fn insert_member(&mut self, user: UserId, role: Role) -> Result<()>;
     async fn member(&mut self, user: UserId) -> Result<Option<Member>>;
+    /// The member's role, or `None` for a non-member (one cheap lookup, for every request's auth).
+    async fn role_of(&mut self, user: UserId) -> Result<Option<Role>>;
     async fn members(&mut self) -> Result<Vec<Member>>;
     async fn set_role(&mut self, user: UserId, role: Role) -> Result<()>;
 
     async fn insert_session(&mut self, session: &Session) -> Result<()>;
     async fn session(&mut self, id: SessionId) -> Result<Option<Session>>;
+    /// The role of `user` if session `id` is theirs, unrevoked and they are still a member:
+    /// what every request with an access token checks, in one query.
+    async fn session_role(&mut self, id: SessionId, user: UserId) -> Result<Option<Role>>;
     /// Replaces the hash only if it still is `expected` (so two concurrent refreshes can't both win).
     async fn rotate_session(
         &mut self,

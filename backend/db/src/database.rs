@@ -51,10 +51,20 @@ impl SqlDatabase {
     }
 }
 
-/// Applies pending migrations. Idempotent.
+/// Applies pending migrations. Idempotent, and safe when several servers start at once:
+/// on Postgres they queue on an advisory lock (one connection, so the lock holds throughout).
 pub async fn migrate(url: &str) -> Result<()> {
-    let conn = sea_orm::Database::connect(options(url, 2)).await.map_err(db_err)?;
-    Migrator::up(&conn, None).await.map_err(db_err)?;
+    const LOCK: i64 = 0x0043_524d_4d49_4752; // "CRMMIGR"
+    let conn = sea_orm::Database::connect(options(url, 1)).await.map_err(db_err)?;
+    let postgres = conn.get_database_backend() == DatabaseBackend::Postgres;
+    if postgres {
+        conn.execute_unprepared(&format!("SELECT pg_advisory_lock({LOCK})")).await.map_err(db_err)?;
+    }
+    let result = Migrator::up(&conn, None).await.map_err(db_err);
+    if postgres {
+        conn.execute_unprepared(&format!("SELECT pg_advisory_unlock({LOCK})")).await.map_err(db_err)?;
+    }
+    result?;
     conn.close().await.map_err(db_err)
 }
 

@@ -11,8 +11,8 @@ use crm_core::ports::{
 use crm_core::{ApiTokenId, CustomerId, Error, InvitationId, Result, Role, SessionId, TenantId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -157,6 +157,11 @@ impl TenantTx for SqlTenantTx {
         }))
     }
 
+    async fn role_of(&mut self, user: UserId) -> Result<Option<Role>> {
+        let row = memberships::Entity::find_by_id((self.t(), user.0)).one(&self.txn).await.map_err(db_err)?;
+        row.map(|m| m.role.parse()).transpose()
+    }
+
     async fn members(&mut self) -> Result<Vec<Member>> {
         let rows = memberships::Entity::find()
             .filter(memberships::Column::TenantId.eq(self.t()))
@@ -214,6 +219,28 @@ impl TenantTx for SqlTenantTx {
     async fn session(&mut self, id: SessionId) -> Result<Option<Session>> {
         let row = sessions::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
         Ok(row.map(convert::session))
+    }
+
+    async fn session_role(&mut self, id: SessionId, user: UserId) -> Result<Option<Role>> {
+        use memberships::Column as M;
+        use sessions::Column as S;
+        let query = Query::select()
+            .column((memberships::Entity, M::Role))
+            .from(sessions::Entity)
+            .inner_join(
+                memberships::Entity,
+                Expr::col((memberships::Entity, M::TenantId))
+                    .equals((sessions::Entity, S::TenantId))
+                    .and(Expr::col((memberships::Entity, M::UserId)).equals((sessions::Entity, S::UserId))),
+            )
+            .and_where(Expr::col((sessions::Entity, S::TenantId)).eq(self.t()))
+            .and_where(Expr::col((sessions::Entity, S::Id)).eq(id.0))
+            .and_where(Expr::col((sessions::Entity, S::UserId)).eq(user.0))
+            .and_where(Expr::col((sessions::Entity, S::RevokedAt)).is_null())
+            .to_owned();
+        let row = self.txn.query_one(&query).await.map_err(db_err)?;
+        let role: Option<String> = row.map(|r| r.try_get("", "role")).transpose().map_err(db_err)?;
+        role.map(|r| r.parse()).transpose()
     }
 
     async fn rotate_session(

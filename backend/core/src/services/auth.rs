@@ -133,7 +133,7 @@ impl Services {
             tracing::warn!(tenant = %opaque.tenant, session = %session_id, "refresh token reused; session revoked");
             return Err(Error::Unauthenticated);
         }
-        if tx.member(session.user_id).await?.is_none() {
+        if tx.role_of(session.user_id).await?.is_none() {
             return Err(Error::Unauthenticated);
         }
         let (access_token, access_expires_at) = self.jwt.issue(session.user_id, opaque.tenant, session_id)?;
@@ -164,16 +164,12 @@ impl Services {
         }
         let claims = self.jwt.verify(bearer)?;
         let mut tx = self.db.tenant(claims.tid).await?;
-        let session = tx.session(claims.sid).await?.ok_or(Error::Unauthenticated)?;
-        if session.revoked_at.is_some() || session.user_id != claims.sub {
-            return Err(Error::Unauthenticated);
-        }
-        let member = tx.member(claims.sub).await?.ok_or(Error::Unauthenticated)?;
+        let role = tx.session_role(claims.sid, claims.sub).await?.ok_or(Error::Unauthenticated)?;
         tx.commit().await?;
         Ok(Principal {
             tenant_id: claims.tid,
             user_id: claims.sub,
-            role: member.role,
+            role,
             credential: Credential::Session { session_id: claims.sid },
             expires_at: Some(claims.exp),
         })
@@ -187,7 +183,7 @@ impl Services {
             return Err(Error::Unauthenticated);
         }
         // The token acts with its creator's current role, never more.
-        let member = tx.member(stored.created_by).await?.ok_or(Error::Unauthenticated)?;
+        let role = tx.role_of(stored.created_by).await?.ok_or(Error::Unauthenticated)?;
         // One write a minute is enough to answer "is this token still in use?".
         let now = Utc::now();
         if stored.last_used_at.is_none_or(|at| now - at > Duration::seconds(60)) {
@@ -197,7 +193,7 @@ impl Services {
         Ok(Principal {
             tenant_id: opaque.tenant,
             user_id: stored.created_by,
-            role: member.role,
+            role,
             credential: Credential::ApiToken { scopes: stored.scopes },
             expires_at: None,
         })

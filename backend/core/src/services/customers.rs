@@ -143,7 +143,7 @@ async fn normalize_phones(tx: &mut dyn TenantTx, raw: &[String]) -> Result<Vec<S
 
 async fn check_responsible(tx: &mut dyn TenantTx, user: Option<UserId>) -> Result<Option<UserId>> {
     match user {
-        Some(id) if tx.member(id).await?.is_none() => {
+        Some(id) if tx.role_of(id).await?.is_none() => {
             Err(Error::bad_input("responsibleUserId", "the responsible user is not a member of this company"))
         }
         other => Ok(other),

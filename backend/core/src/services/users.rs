@@ -43,7 +43,7 @@ impl Services {
         let existing = self.db.account_by_email(&email).await?;
         let (account, invite_token) = match existing {
             Some(account) => {
-                if tx.member(account.id).await?.is_some() {
+                if tx.role_of(account.id).await?.is_some() {
                     return Err(Error::Conflict("this person is already a member".into()));
                 }
                 (account, None)

@@ -3,11 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod cli;
 mod customers;
 mod files;
 mod http;
 mod rls;
-mod schema;
 mod subscriptions;
 mod tenancy;
 mod tokens;
