@@ -41,7 +41,7 @@ CREATE TABLE api_tokens (
     tenant_id UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     id UUID NOT NULL,
     name TEXT NOT NULL,
-    prefix TEXT NOT NULL,
+    preview TEXT NOT NULL,
     token_hash TEXT NOT NULL,
     scopes TEXT NOT NULL,
     created_by UUID NOT NULL REFERENCES accounts (id),

@@ -1,6 +1,6 @@
 //! `POST /graphql`: JSON only, bounded in size, authenticated by `Authorization: Bearer`.
+use crate::ApiState;
 use crate::context::{Caller, ClientAddress};
-use crate::{ApiError, ApiState};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -64,8 +64,7 @@ pub async fn graphql(State(state): State<ApiState>, request: Request) -> Respons
     let caller = match caller(&state.services, bearer(&parts.headers)).await {
         Ok(caller) => caller,
         Err(error) => {
-            let message = ApiError::from(error);
-            tracing::debug!(?message, "authentication failed internally");
+            tracing::error!(%error, "could not check the bearer token");
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error");
         }
     };

@@ -105,8 +105,8 @@ impl From<AuthTokens> for AuthPayload {
 pub struct ApiToken {
     pub id: ID,
     pub name: String,
-    /// The token's first characters, to tell tokens apart.
-    pub prefix: String,
+    /// `crm_pat_…` and the token's last characters, to tell tokens apart.
+    pub preview: String,
     pub scopes: Vec<String>,
     pub created_by: ID,
     pub created_at: DateTime<Utc>,
@@ -119,7 +119,7 @@ impl From<ports::ApiToken> for ApiToken {
         Self {
             id: ID(t.id.to_string()),
             name: t.name,
-            prefix: t.prefix,
+            preview: t.preview,
             scopes: t.scopes,
             created_by: ID(t.created_by.to_string()),
             created_at: t.created_at,

@@ -47,7 +47,8 @@ pub struct Session {
 pub struct ApiToken {
     pub id: ApiTokenId,
     pub name: String,
-    pub prefix: String,
+    /// Enough of the token to tell it apart (`crm_pat_…` and its last characters); never the secret.
+    pub preview: String,
     pub token_hash: String,
     pub scopes: Vec<String>,
     pub created_by: UserId,

@@ -69,9 +69,12 @@ pub fn is_api_token(text: &str) -> bool {
     text.starts_with("crm_pat_")
 }
 
-/// The first characters of a token, safe to display so users can tell tokens apart.
-pub fn display_prefix(text: &str) -> String {
-    text.chars().take(20).collect()
+/// How a token is shown in lists: its kind and its last 6 characters, as payment APIs do.
+/// Six of 43 random characters say nothing useful about the rest.
+pub fn preview(text: &str) -> String {
+    let kind = text.splitn(3, '_').take(2).collect::<Vec<_>>().join("_");
+    let tail: String = text.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("{kind}_…{tail}")
 }
 
 pub fn hash_secret(secret: &str) -> String {

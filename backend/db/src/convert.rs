@@ -34,7 +34,7 @@ pub fn api_token(m: api_tokens::Model) -> ApiToken {
     ApiToken {
         id: ApiTokenId(m.id),
         name: m.name,
-        prefix: m.prefix,
+        preview: m.preview,
         token_hash: m.token_hash,
         scopes: m.scopes.split_whitespace().map(str::to_owned).collect(),
         created_by: UserId(m.created_by),

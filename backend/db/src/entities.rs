@@ -81,7 +81,7 @@ pub mod api_tokens {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub name: String,
-        pub prefix: String,
+        pub preview: String,
         pub token_hash: String,
         /// Space-separated.
         pub scopes: String,

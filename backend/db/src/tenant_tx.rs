@@ -280,7 +280,7 @@ impl TenantTx for SqlTenantTx {
             tenant_id: Set(self.t()),
             id: Set(token.id.0),
             name: Set(token.name.clone()),
-            prefix: Set(token.prefix.clone()),
+            preview: Set(token.preview.clone()),
             token_hash: Set(token.token_hash.clone()),
             scopes: Set(token.scopes.join(" ")),
             created_by: Set(token.created_by.0),

@@ -37,7 +37,7 @@ impl Services {
         let token = ApiToken {
             id,
             name,
-            prefix: token::display_prefix(&plaintext),
+            preview: token::preview(&plaintext),
             token_hash: opaque.hash(),
             scopes,
             created_by: principal.user_id,

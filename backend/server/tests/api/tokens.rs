@@ -1,7 +1,7 @@
 use crm_testkit::TestApp;
 use serde_json::json;
 
-const CREATE: &str = "mutation($n: String!, $s: [String!]!) { createApiToken(name: $n, scopes: $s) { secret apiToken { id prefix scopes lastUsedAt } } }";
+const CREATE: &str = "mutation($n: String!, $s: [String!]!) { createApiToken(name: $n, scopes: $s) { secret apiToken { id preview scopes lastUsedAt } } }";
 const REVOKE: &str = "mutation($id: ID!) { revokeApiToken(id: $id) { id revokedAt } }";
 const LIST: &str = "{ customers(first: 5) { totalCount } }";
 
@@ -15,7 +15,8 @@ async fn api_tokens_work_until_revoked_and_are_stored_hashed() {
     let secret = created["createApiToken"]["secret"].as_str().unwrap().to_owned();
     let id = created["createApiToken"]["apiToken"]["id"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("crm_pat_"), "recognisable by its prefix");
-    assert!(secret.starts_with(created["createApiToken"]["apiToken"]["prefix"].as_str().unwrap()));
+    let preview = created["createApiToken"]["apiToken"]["preview"].as_str().unwrap();
+    assert!(preview.starts_with("crm_pat_…") && secret.ends_with(&preview["crm_pat_…".len()..]), "{preview}");
     assert!(created["createApiToken"]["apiToken"]["lastUsedAt"].is_null());
 
     let integration = gql.with_token(&secret);
@@ -23,7 +24,7 @@ async fn api_tokens_work_until_revoked_and_are_stored_hashed() {
     assert_eq!(integration.ok(LIST, json!({})).await["customers"]["totalCount"], 1);
 
     // The list never shows the secret again, and records use.
-    let tokens = as_owner.ok("{ apiTokens { id name prefix lastUsedAt revokedAt } }", json!({})).await;
+    let tokens = as_owner.ok("{ apiTokens { id name preview lastUsedAt revokedAt } }", json!({})).await;
     assert!(!tokens.to_string().contains(&secret));
     assert!(tokens["apiTokens"][0]["lastUsedAt"].is_string());
 
