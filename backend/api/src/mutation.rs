@@ -3,8 +3,8 @@ use crate::error::ApiResult;
 use crate::query::{parse_id, parse_tenant};
 use crate::types::*;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
-use crm_core::services::{CustomerInput, CustomerPatch, SignUp};
-use crm_core::{ApiTokenId, CustomerId, UserId};
+use crm_core::services::{CustomerInput, CustomerPatch, SignUp, TrunkInput as DomainTrunkInput};
+use crm_core::{ApiTokenId, CustomerId, TrunkId, UserId};
 
 pub struct Mutation;
 
@@ -34,6 +34,31 @@ pub struct UpdateCustomerInput {
     pub phones: Option<Vec<String>>,
     /// null clears it; leaving it out keeps it.
     pub responsible_user_id: MaybeUndefined<ID>,
+}
+
+#[derive(InputObject)]
+pub struct TrunkInput {
+    pub name: String,
+    /// IP addresses or networks its calls come from (your Kerio Control's public address).
+    pub sources: Vec<String>,
+    /// Numbers it delivers, in any common format; stored as E.164.
+    #[graphql(default)]
+    pub numbers: Vec<String>,
+    pub default_caller_id: Option<String>,
+    #[graphql(default = true)]
+    pub qualify: bool,
+}
+
+impl From<TrunkInput> for DomainTrunkInput {
+    fn from(i: TrunkInput) -> Self {
+        Self {
+            name: i.name,
+            sources: i.sources,
+            numbers: i.numbers,
+            default_caller_id: i.default_caller_id,
+            qualify: i.qualify,
+        }
+    }
 }
 
 #[Object]
@@ -113,6 +138,31 @@ impl Mutation {
     async fn revoke_api_token(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ApiToken> {
         let id: ApiTokenId = parse_id("id", &id)?;
         Ok(services(ctx).revoke_api_token(principal(ctx)?, id).await?.into())
+    }
+
+    /// Adds a SIP trunk (owners and admins). A number can belong to one trunk only.
+    async fn create_trunk(&self, ctx: &Context<'_>, input: TrunkInput) -> ApiResult<Trunk> {
+        Ok(services(ctx).create_trunk(principal(ctx)?, input.into()).await?.into())
+    }
+
+    /// Replaces a trunk's settings.
+    async fn update_trunk(&self, ctx: &Context<'_>, id: ID, input: TrunkInput) -> ApiResult<Trunk> {
+        let id: TrunkId = parse_id("id", &id)?;
+        Ok(services(ctx).update_trunk(principal(ctx)?, id, input.into()).await?.into())
+    }
+
+    async fn delete_trunk(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let id: TrunkId = parse_id("id", &id)?;
+        services(ctx).delete_trunk(principal(ctx)?, id).await?;
+        Ok(true)
+    }
+
+    /// Gives a user a SIP login with a generated password (admins, or users for themselves).
+    /// Replaces the user's earlier login.
+    async fn create_sip_extension(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<CreatedSipExtension> {
+        let user: UserId = parse_id("userId", &user_id)?;
+        let created = services(ctx).create_sip_account(principal(ctx)?, user).await?;
+        Ok(CreatedSipExtension { extension: created.account.into(), password: created.password })
     }
 
     async fn create_customer(&self, ctx: &Context<'_>, input: CreateCustomerInput) -> ApiResult<Customer> {

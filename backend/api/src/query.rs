@@ -34,6 +34,16 @@ impl Query {
         Ok(tokens.into_iter().map(ApiToken::from).collect())
     }
 
+    /// The company's SIP trunks (owners and admins).
+    async fn trunks(&self, ctx: &Context<'_>) -> ApiResult<Vec<Trunk>> {
+        Ok(services(ctx).trunks(principal(ctx)?).await?.into_iter().map(Trunk::from).collect())
+    }
+
+    /// SIP logins: all of the company's for admins, one's own for agents.
+    async fn sip_extensions(&self, ctx: &Context<'_>) -> ApiResult<Vec<SipExtension>> {
+        Ok(services(ctx).sip_accounts(principal(ctx)?).await?.into_iter().map(SipExtension::from).collect())
+    }
+
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Customer> {
         let id: CustomerId = parse_id("id", &id)?;
         Ok(services(ctx).customer(principal(ctx)?, id).await?.into())

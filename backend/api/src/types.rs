@@ -196,3 +196,61 @@ pub struct CustomerChange {
     /// The customer as it is now; null once deleted.
     pub customer: Option<Customer>,
 }
+
+/// A SIP trunk from the company's Kerio Control (or provider).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Trunk {
+    pub id: ID,
+    pub name: String,
+    /// Networks its calls arrive from, e.g. "203.0.113.7/32".
+    pub sources: Vec<String>,
+    /// Numbers it delivers, E.164.
+    pub numbers: Vec<String>,
+    pub default_caller_id: Option<String>,
+    pub qualify: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crm_core::telephony::Trunk> for Trunk {
+    fn from(t: crm_core::telephony::Trunk) -> Self {
+        Self {
+            id: ID(t.id.to_string()),
+            name: t.name,
+            sources: t.sources.iter().map(ToString::to_string).collect(),
+            numbers: t.numbers,
+            default_caller_id: t.default_caller_id,
+            qualify: t.qualify,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A user's SIP login for their desk or soft phone.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SipExtension {
+    pub user_id: ID,
+    pub username: String,
+    /// The digest realm the phone must use.
+    pub realm: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crm_core::telephony::SipAccount> for SipExtension {
+    fn from(a: crm_core::telephony::SipAccount) -> Self {
+        Self {
+            user_id: ID(a.user_id.to_string()),
+            username: a.username,
+            realm: crm_core::telephony::SIP_REALM.to_owned(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CreatedSipExtension {
+    pub extension: SipExtension,
+    /// Shown only now: enter it in the phone.
+    pub password: String,
+}

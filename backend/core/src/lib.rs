@@ -10,8 +10,9 @@ pub mod ports;
 pub mod role;
 pub mod services;
 pub mod storage;
+pub mod telephony;
 pub mod token;
 
 pub use error::{Error, Result};
-pub use ids::{ApiTokenId, CustomerId, InvitationId, SessionId, TenantId, UserId};
+pub use ids::{ApiTokenId, CustomerId, InvitationId, SessionId, TenantId, TrunkId, UserId};
 pub use role::Role;

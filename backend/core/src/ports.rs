@@ -3,7 +3,8 @@
 //! Tenant isolation lives here by construction: every tenant-owned table is reachable only
 //! through a [`TenantTx`], which is opened for exactly one tenant and filters every
 //! statement by it. There is no method that reads tenant data without one.
-use crate::{ApiTokenId, CustomerId, InvitationId, Result, Role, SessionId, TenantId, UserId};
+use crate::telephony::{SipAccount, Trunk};
+use crate::{ApiTokenId, CustomerId, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -106,6 +107,10 @@ pub trait Database: Send + Sync + 'static {
     async fn account(&self, id: UserId) -> Result<Option<Account>>;
     /// The tenants an account belongs to, oldest membership first.
     async fn memberships_of(&self, user: UserId) -> Result<Vec<(TenantId, Role)>>;
+    /// Which tenant's trunk delivers this E.164 number (numbers are unique across tenants).
+    async fn number_owner(&self, e164: &str) -> Result<Option<(TenantId, TrunkId)>>;
+    /// A SIP login by its username (what REGISTER and digest authentication start from).
+    async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>>;
     /// Checks the connection (readiness).
     async fn ping(&self) -> Result<()>;
 }
@@ -154,6 +159,17 @@ pub trait TenantTx: Send {
     async fn insert_invitation(&mut self, invitation: &Invitation) -> Result<()>;
     async fn invitation(&mut self, id: InvitationId) -> Result<Option<Invitation>>;
     async fn accept_invitation(&mut self, id: InvitationId, at: DateTime<Utc>) -> Result<bool>;
+
+    /// `Conflict` when a number is already delivered by another trunk (of any tenant).
+    async fn insert_trunk(&mut self, trunk: &Trunk) -> Result<()>;
+    async fn update_trunk(&mut self, trunk: &Trunk) -> Result<()>;
+    async fn delete_trunk(&mut self, id: TrunkId) -> Result<bool>;
+    async fn trunk(&mut self, id: TrunkId) -> Result<Option<Trunk>>;
+    async fn trunks(&mut self) -> Result<Vec<Trunk>>;
+
+    /// Creates or replaces the user's SIP login. `Conflict` when the username is taken.
+    async fn put_sip_account(&mut self, account: &SipAccount) -> Result<()>;
+    async fn sip_accounts(&mut self) -> Result<Vec<SipAccount>>;
 
     async fn insert_customer(&mut self, customer: &Customer) -> Result<()>;
     async fn update_customer(&mut self, customer: &Customer) -> Result<()>;

@@ -1,7 +1,8 @@
 //! Mapping between rows and domain records, and database errors to domain errors.
 use crate::entities::*;
 use crm_core::ports::{Account, ApiToken, Invitation, Session, Tenant};
-use crm_core::{ApiTokenId, Error, InvitationId, SessionId, TenantId, UserId};
+use crm_core::telephony::{SipAccount, Trunk};
+use crm_core::{ApiTokenId, Error, InvitationId, SessionId, TenantId, TrunkId, UserId};
 use sea_orm::{DbErr, SqlErr};
 
 /// Unique violations are conflicts the user can act on; everything else is internal.
@@ -53,4 +54,32 @@ pub fn invitation(m: invitations::Model) -> Result<Invitation, Error> {
         expires_at: m.expires_at,
         accepted_at: m.accepted_at,
     })
+}
+
+pub fn trunk(m: trunks::Model, numbers: Vec<String>) -> Result<Trunk, Error> {
+    let sources = m
+        .sources
+        .split_whitespace()
+        .map(|s| s.parse().map_err(|_| Error::internal(format!("stored trunk source {s:?} is not a network"))))
+        .collect::<Result<_, _>>()?;
+    Ok(Trunk {
+        id: TrunkId(m.id),
+        name: m.name,
+        sources,
+        numbers,
+        default_caller_id: m.default_caller_id,
+        qualify: m.qualify,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+pub fn sip_account(m: sip_accounts::Model) -> SipAccount {
+    SipAccount {
+        tenant_id: TenantId(m.tenant_id),
+        user_id: UserId(m.user_id),
+        username: m.username,
+        ha1: m.ha1,
+        created_at: m.created_at,
+    }
 }

@@ -3,7 +3,8 @@ use crate::entities::*;
 use crate::tenant_tx::SqlTenantTx;
 use async_trait::async_trait;
 use crm_core::ports::{Account, Database, TenantTx};
-use crm_core::{Result, Role, TenantId, UserId};
+use crm_core::telephony::SipAccount;
+use crm_core::{Result, Role, TenantId, TrunkId, UserId};
 use crm_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -114,6 +115,30 @@ impl Database for SqlDatabase {
             .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
         rows.into_iter().map(|m| Ok((TenantId(m.tenant_id), m.role.parse()?))).collect()
+    }
+
+    async fn number_owner(&self, e164: &str) -> Result<Option<(TenantId, TrunkId)>> {
+        let txn = self.conn.begin().await.map_err(db_err)?;
+        set_local(&txn, "app.sip_number", e164.to_owned()).await.map_err(db_err)?;
+        let row = trunk_numbers::Entity::find()
+            .filter(trunk_numbers::Column::E164.eq(e164))
+            .one(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(row.map(|r| (TenantId(r.tenant_id), TrunkId(r.trunk_id))))
+    }
+
+    async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>> {
+        let txn = self.conn.begin().await.map_err(db_err)?;
+        set_local(&txn, "app.sip_username", username.to_owned()).await.map_err(db_err)?;
+        let row = sip_accounts::Entity::find()
+            .filter(sip_accounts::Column::Username.eq(username))
+            .one(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(row.map(convert::sip_account))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -144,3 +144,54 @@ pub mod customer_phones {
     }
     entity_boilerplate!();
 }
+
+pub mod trunks {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trunks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub name: String,
+        /// Space-separated networks.
+        pub sources: String,
+        pub default_caller_id: Option<String>,
+        pub qualify: bool,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod trunk_numbers {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trunk_numbers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub trunk_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub e164: String,
+    }
+    entity_boilerplate!();
+}
+
+pub mod sip_accounts {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sip_accounts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub username: String,
+        pub ha1: String,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use crm_core::ports::{
     Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx,
 };
-use crm_core::{ApiTokenId, CustomerId, Error, InvitationId, Result, Role, SessionId, TenantId, UserId};
+use crm_core::telephony::{SipAccount, Trunk};
+use crm_core::{ApiTokenId, CustomerId, Error, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
@@ -46,6 +47,21 @@ impl SqlTenantTx {
         Ok(map)
     }
 
+    async fn numbers_of(&self, trunks: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>> {
+        let rows = trunk_numbers::Entity::find()
+            .filter(trunk_numbers::Column::TenantId.eq(self.t()))
+            .filter(trunk_numbers::Column::TrunkId.is_in(trunks.iter().copied()))
+            .order_by_asc(trunk_numbers::Column::E164)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut map: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for row in rows {
+            map.entry(row.trunk_id).or_default().push(row.e164);
+        }
+        Ok(map)
+    }
+
     async fn write_phones(&self, customer: &Customer) -> Result<()> {
         customer_phones::Entity::delete_many()
             .filter(customer_phones::Column::TenantId.eq(self.t()))
@@ -64,6 +80,41 @@ impl SqlTenantTx {
         });
         customer_phones::Entity::insert_many(rows).exec(&self.txn).await.map_err(db_err)?;
         Ok(())
+    }
+
+    async fn write_numbers(&self, trunk: &Trunk) -> Result<()> {
+        trunk_numbers::Entity::delete_many()
+            .filter(trunk_numbers::Column::TenantId.eq(self.t()))
+            .filter(trunk_numbers::Column::TrunkId.eq(trunk.id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        if trunk.numbers.is_empty() {
+            return Ok(());
+        }
+        let rows = trunk.numbers.iter().map(|e164| trunk_numbers::ActiveModel {
+            tenant_id: Set(self.t()),
+            trunk_id: Set(trunk.id.0),
+            e164: Set(e164.clone()),
+        });
+        trunk_numbers::Entity::insert_many(rows).exec(&self.txn).await.map_err(|e| match db_err(e) {
+            Error::Conflict(_) => Error::Conflict("one of these numbers is already delivered by another trunk".into()),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    fn trunk_row(&self, trunk: &Trunk) -> trunks::ActiveModel {
+        trunks::ActiveModel {
+            tenant_id: Set(self.t()),
+            id: Set(trunk.id.0),
+            name: Set(trunk.name.clone()),
+            sources: Set(trunk.sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")),
+            default_caller_id: Set(trunk.default_caller_id.clone()),
+            qualify: Set(trunk.qualify),
+            created_at: Set(trunk.created_at),
+            updated_at: Set(trunk.updated_at),
+        }
     }
 
     fn customer(&self, m: customers::Model, phones: Vec<String>) -> Customer {
@@ -363,6 +414,87 @@ impl TenantTx for SqlTenantTx {
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
+    }
+
+    async fn insert_trunk(&mut self, trunk: &Trunk) -> Result<()> {
+        trunks::Entity::insert(self.trunk_row(trunk)).exec(&self.txn).await.map_err(db_err)?;
+        self.write_numbers(trunk).await
+    }
+
+    async fn update_trunk(&mut self, trunk: &Trunk) -> Result<()> {
+        let result = trunks::Entity::update_many()
+            .set(self.trunk_row(trunk))
+            .filter(trunks::Column::TenantId.eq(self.t()))
+            .filter(trunks::Column::Id.eq(trunk.id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        if result.rows_affected != 1 {
+            return Err(Error::NotFound);
+        }
+        self.write_numbers(trunk).await
+    }
+
+    async fn delete_trunk(&mut self, id: TrunkId) -> Result<bool> {
+        let result = trunks::Entity::delete_many()
+            .filter(trunks::Column::TenantId.eq(self.t()))
+            .filter(trunks::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn trunk(&mut self, id: TrunkId) -> Result<Option<Trunk>> {
+        let row = trunks::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let numbers = self.numbers_of(&[row.id]).await?.remove(&row.id).unwrap_or_default();
+        convert::trunk(row, numbers).map(Some)
+    }
+
+    async fn trunks(&mut self) -> Result<Vec<Trunk>> {
+        let rows = trunks::Entity::find()
+            .filter(trunks::Column::TenantId.eq(self.t()))
+            .order_by_asc(trunks::Column::Id)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut numbers = self.numbers_of(&ids).await?;
+        rows.into_iter()
+            .map(|row| {
+                let n = numbers.remove(&row.id).unwrap_or_default();
+                convert::trunk(row, n)
+            })
+            .collect()
+    }
+
+    async fn put_sip_account(&mut self, account: &SipAccount) -> Result<()> {
+        sip_accounts::Entity::delete_many()
+            .filter(sip_accounts::Column::TenantId.eq(self.t()))
+            .filter(sip_accounts::Column::UserId.eq(account.user_id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let row = sip_accounts::ActiveModel {
+            tenant_id: Set(self.t()),
+            user_id: Set(account.user_id.0),
+            username: Set(account.username.clone()),
+            ha1: Set(account.ha1.clone()),
+            created_at: Set(account.created_at),
+        };
+        sip_accounts::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn sip_accounts(&mut self) -> Result<Vec<SipAccount>> {
+        let rows = sip_accounts::Entity::find()
+            .filter(sip_accounts::Column::TenantId.eq(self.t()))
+            .order_by_asc(sip_accounts::Column::Username)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(convert::sip_account).collect())
     }
 
     async fn insert_customer(&mut self, customer: &Customer) -> Result<()> {

@@ -3,12 +3,14 @@ mod api_tokens;
 mod auth;
 mod customers;
 mod limiter;
+mod telephony;
 mod users;
 
 pub use api_tokens::NewApiToken;
 pub use auth::{AuthTokens, SignUp};
 pub use customers::{CustomerInput, CustomerPatch};
 pub use limiter::FailureLimiter;
+pub use telephony::{NewSipAccount, TrunkInput};
 pub use users::Invited;
 
 use crate::auth::JwtKeys;

@@ -9,6 +9,7 @@ mod files;
 mod http;
 mod rls;
 mod subscriptions;
+mod telephony;
 mod tenancy;
 mod tokens;
 mod two_processes;

@@ -21,6 +21,14 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
             )
             .await;
     }
+    for (i, owner) in [&a, &b].into_iter().enumerate() {
+        let api = gql.with_token(&owner.access);
+        let trunk =
+            json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": [format!("+99871200000{i}")] } });
+        api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+        api.ok("mutation($u: ID!) { createSipExtension(userId: $u) { password } }", json!({ "u": owner.user_id }))
+            .await;
+    }
     let conn = app.running.app.db.connection();
     let pg = DatabaseBackend::Postgres;
 
@@ -37,7 +45,17 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
     assert!(!role.try_get::<bool>("", "rolbypassrls").unwrap());
 
     // A query that forgot the tenant entirely sees nothing in any tenant table.
-    for table in ["customers", "customer_phones", "memberships", "sessions", "api_tokens", "tenants"] {
+    for table in [
+        "customers",
+        "customer_phones",
+        "memberships",
+        "sessions",
+        "api_tokens",
+        "tenants",
+        "trunks",
+        "trunk_numbers",
+        "sip_accounts",
+    ] {
         let row = conn
             .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))
             .await
@@ -45,6 +63,18 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
             .unwrap();
         assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{table} leaked rows without a tenant set");
     }
+
+    // Looking up one number (as the SIP edge does for an INVITE) reveals that number's row only.
+    let txn = conn.begin().await.unwrap();
+    txn.execute_raw(Statement::from_string(pg, "SELECT set_config('app.sip_number', '+998712000001', true)"))
+        .await
+        .unwrap();
+    let rows = txn.query_all_raw(Statement::from_string(pg, "SELECT e164 FROM trunk_numbers")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].try_get::<String>("", "e164").unwrap(), "+998712000001");
+    let trunks = txn.query_all_raw(Statement::from_string(pg, "SELECT id FROM trunks")).await.unwrap();
+    assert!(trunks.is_empty(), "the number's owner still needs its tenant set to read the trunk");
+    drop(txn);
 
     // With tenant A set, the same unscoped query sees exactly A's rows, and cannot write B's.
     let txn = conn.begin().await.unwrap();

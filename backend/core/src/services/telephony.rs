@@ -1,0 +1,175 @@
+//! Trunks, agents' SIP logins, and the inbound routing decision, for both call paths.
+use super::{Services, check_len};
+use crate::auth::Principal;
+use crate::ports::TenantTx;
+use crate::telephony::{self, InboundRoute, Refusal, SipAccount, Trunk};
+use crate::{Error, Result, TrunkId, UserId, phone};
+use chrono::Utc;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use std::net::IpAddr;
+
+#[derive(Clone, Debug, Default)]
+pub struct TrunkInput {
+    pub name: String,
+    pub sources: Vec<String>,
+    pub numbers: Vec<String>,
+    pub default_caller_id: Option<String>,
+    pub qualify: bool,
+}
+
+/// A new SIP login. The password is shown only here.
+#[derive(Clone, Debug)]
+pub struct NewSipAccount {
+    pub account: SipAccount,
+    pub password: String,
+}
+
+fn random(len: usize) -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+async fn build_trunk(
+    tx: &mut dyn TenantTx,
+    id: TrunkId,
+    input: TrunkInput,
+    created_at: chrono::DateTime<Utc>,
+) -> Result<Trunk> {
+    let country = tx.get_tenant().await?.default_country;
+    if input.numbers.len() > 500 {
+        return Err(Error::bad_input("numbers", "at most 500 numbers per trunk"));
+    }
+    let mut numbers = Vec::with_capacity(input.numbers.len());
+    for number in &input.numbers {
+        let e164 = phone::normalize(number, &country)
+            .map_err(|_| Error::bad_input("numbers", format!("{number:?} is not a phone number")))?;
+        if !numbers.contains(&e164) {
+            numbers.push(e164);
+        }
+    }
+    let default_caller_id = input
+        .default_caller_id
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            phone::normalize(&c, &country)
+                .map_err(|_| Error::bad_input("defaultCallerId", format!("{c:?} is not a phone number")))
+        })
+        .transpose()?;
+    Ok(Trunk {
+        id,
+        name: check_len("name", &input.name, 100)?,
+        sources: telephony::parse_sources(&input.sources)?,
+        numbers,
+        default_caller_id,
+        qualify: input.qualify,
+        created_at,
+        updated_at: Utc::now(),
+    })
+}
+
+impl Services {
+    pub async fn create_trunk(&self, principal: &Principal, input: TrunkInput) -> Result<Trunk> {
+        principal.require_session()?;
+        principal.require_admin()?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let trunk = build_trunk(tx.as_mut(), TrunkId::new(), input, Utc::now()).await?;
+        tx.insert_trunk(&trunk).await?;
+        tx.commit().await?;
+        tracing::info!(tenant = %principal.tenant_id, trunk = %trunk.id, "trunk created");
+        Ok(trunk)
+    }
+
+    /// Replaces a trunk's settings.
+    pub async fn update_trunk(&self, principal: &Principal, id: TrunkId, input: TrunkInput) -> Result<Trunk> {
+        principal.require_session()?;
+        principal.require_admin()?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let existing = tx.trunk(id).await?.ok_or(Error::NotFound)?;
+        let trunk = build_trunk(tx.as_mut(), id, input, existing.created_at).await?;
+        tx.update_trunk(&trunk).await?;
+        tx.commit().await?;
+        Ok(trunk)
+    }
+
+    pub async fn delete_trunk(&self, principal: &Principal, id: TrunkId) -> Result<()> {
+        principal.require_session()?;
+        principal.require_admin()?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        if !tx.delete_trunk(id).await? {
+            return Err(Error::NotFound);
+        }
+        tx.commit().await
+    }
+
+    pub async fn trunks(&self, principal: &Principal) -> Result<Vec<Trunk>> {
+        principal.require_admin()?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let trunks = tx.trunks().await?;
+        tx.commit().await?;
+        Ok(trunks)
+    }
+
+    /// Gives `user` a SIP login for their phone, replacing any earlier one (admins, or the user).
+    pub async fn create_sip_account(&self, principal: &Principal, user: UserId) -> Result<NewSipAccount> {
+        principal.require_session()?;
+        if user != principal.user_id {
+            principal.require_admin()?;
+        }
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        if tx.role_of(user).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        let username = format!("u{}", random(10).to_lowercase());
+        let password = random(20);
+        let account = SipAccount {
+            tenant_id: principal.tenant_id,
+            user_id: user,
+            ha1: telephony::ha1(&username, &password),
+            username,
+            created_at: Utc::now(),
+        };
+        tx.put_sip_account(&account).await?;
+        tx.commit().await?;
+        Ok(NewSipAccount { account, password })
+    }
+
+    pub async fn sip_accounts(&self, principal: &Principal) -> Result<Vec<SipAccount>> {
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let mut accounts = tx.sip_accounts().await?;
+        tx.commit().await?;
+        // Agents see their own login only.
+        if !principal.role.is_admin() {
+            accounts.retain(|a| a.user_id == principal.user_id);
+        }
+        Ok(accounts)
+    }
+
+    /// The SIP login a REGISTER or INVITE names, for digest checking by the edge.
+    pub async fn sip_login(&self, username: &str) -> Result<Option<SipAccount>> {
+        self.db.sip_account(username).await
+    }
+
+    /// Decides whose call an inbound INVITE is: its number picks the trunk, its source must be
+    /// one of that trunk's. Refusals are counted; nothing is created for them.
+    pub async fn route_inbound(&self, source: IpAddr, dialed: &str) -> Result<Result<InboundRoute, Refusal>> {
+        let number = telephony::dialed_e164(dialed);
+        let owner = match &number {
+            Some(number) => match self.db.number_owner(number).await? {
+                Some((tenant, trunk_id)) => {
+                    let mut tx = self.db.tenant(tenant).await?;
+                    let trunk = tx.trunk(trunk_id).await?;
+                    tx.commit().await?;
+                    trunk.map(|t| (tenant, t))
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let decision = telephony::route(source, number.as_deref(), owner);
+        if let Err(refusal) = decision {
+            metrics::counter!("crm_sip_inbound_refused_total", "reason" => refusal.as_str()).increment(1);
+            tracing::warn!(%source, dialed, reason = refusal.as_str(), "inbound call refused");
+        }
+        Ok(decision)
+    }
+}
