@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crm_recording::{RATE, RtpClock, Side, StereoWriter, g711, recover};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 const PACKET: usize = 160; // 20 ms
@@ -129,7 +130,6 @@ fn a_crash_leaves_a_valid_recording_of_what_was_checkpointed() {
     assert!(recover(&dir.path().join("missing.wav")).is_err());
 }
 
-use std::io::Write;
 
 mod spool {
     use super::*;
