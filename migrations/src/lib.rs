@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_foundation;
 mod m0002_telephony;
+mod m0003_calls;
 pub mod rls;
 
 pub struct Migrator;
@@ -13,7 +14,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_telephony::Migration)]
+        vec![
+            Box::new(m0001_foundation::Migration),
+            Box::new(m0002_telephony::Migration),
+            Box::new(m0003_calls::Migration),
+        ]
     }
 }
 

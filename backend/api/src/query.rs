@@ -1,14 +1,30 @@
 use crate::context::{principal, services};
 use crate::error::{ApiResult, bad_id};
 use crate::types::*;
+use async_graphql::InputObject;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use crm_core::calls::{CallFilter, CallQuery};
 use crm_core::ports::CustomerQuery;
-use crm_core::{CustomerId, TenantId};
+use crm_core::{CallId, CustomerId, TenantId};
 
 pub struct Query;
 
 pub type CustomerConnection = Connection<String, Customer, CustomerConnectionFields, EmptyFields>;
+pub type CallConnection = Connection<String, Call, CallConnectionFields, EmptyFields>;
+
+#[derive(InputObject, Default)]
+pub struct CallFilterInput {
+    pub direction: Option<CallDirectionGql>,
+    pub status: Option<CallStatusGql>,
+    pub user_id: Option<ID>,
+    pub customer_id: Option<ID>,
+    /// Calls that started at or after this time.
+    pub started_from: Option<DateTime<Utc>>,
+    /// Calls that started before this time.
+    pub started_before: Option<DateTime<Utc>>,
+}
 
 pub(crate) fn parse_id<T: std::str::FromStr>(field: &'static str, id: &ID) -> ApiResult<T> {
     id.parse::<T>().map_err(|_| bad_id(field))
@@ -42,6 +58,40 @@ impl Query {
     /// SIP logins: all of the company's for admins, one's own for agents.
     async fn sip_extensions(&self, ctx: &Context<'_>) -> ApiResult<Vec<SipExtension>> {
         Ok(services(ctx).sip_accounts(principal(ctx)?).await?.into_iter().map(SipExtension::from).collect())
+    }
+
+    /// Calls, newest first.
+    async fn calls(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+        filter: Option<CallFilterInput>,
+    ) -> ApiResult<CallConnection> {
+        let after = after.map(|cursor| parse_id::<CallId>("after", &ID(cursor))).transpose()?;
+        let f = filter.unwrap_or_default();
+        let filter = CallFilter {
+            direction: f.direction.map(Into::into),
+            status: f.status.map(Into::into),
+            user_id: f.user_id.map(|id| parse_id("filter.userId", &id)).transpose()?,
+            customer_id: f.customer_id.map(|id| parse_id("filter.customerId", &id)).transpose()?,
+            started_from: f.started_from,
+            started_before: f.started_before,
+        };
+        let query = CallQuery { first: u64::try_from(first).unwrap_or(0), after, filter };
+        let page = services(ctx).calls(principal(ctx)?, query).await?;
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            page.has_next,
+            CallConnectionFields { total_count: page.total },
+        );
+        connection.edges.extend(page.items.into_iter().map(|c| Edge::new(c.id.to_string(), Call::from(c))));
+        Ok(connection)
+    }
+
+    async fn call(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Call> {
+        let id: CallId = parse_id("id", &id)?;
+        Ok(services(ctx).call(principal(ctx)?, id).await?.into())
     }
 
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Customer> {

@@ -254,3 +254,120 @@ pub struct CreatedSipExtension {
     /// Shown only now: enter it in the phone.
     pub password: String,
 }
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "CallDirection")]
+pub enum CallDirectionGql {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "CallStatus")]
+pub enum CallStatusGql {
+    Ringing,
+    Answered,
+    Completed,
+    Missed,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "HangupBy")]
+pub enum HangupByGql {
+    Customer,
+    Agent,
+    System,
+}
+
+macro_rules! mirror {
+    ($domain:ty, $gql:ty, $($variant:ident),*) => {
+        impl From<$domain> for $gql {
+            fn from(v: $domain) -> Self { match v { $(<$domain>::$variant => Self::$variant),* } }
+        }
+        impl From<$gql> for $domain {
+            fn from(v: $gql) -> Self { match v { $(<$gql>::$variant => Self::$variant),* } }
+        }
+    };
+}
+mirror!(crm_core::calls::Direction, CallDirectionGql, Inbound, Outbound);
+mirror!(crm_core::calls::CallStatus, CallStatusGql, Ringing, Answered, Completed, Missed, Failed, Interrupted);
+mirror!(crm_core::calls::HangupBy, HangupByGql, Customer, Agent, System);
+
+/// A phone call, inbound from a trunk or outbound by click-to-call.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Call {
+    pub id: ID,
+    pub direction: CallDirectionGql,
+    pub status: CallStatusGql,
+    pub from_number: String,
+    pub to_number: String,
+    pub trunk_id: Option<ID>,
+    pub customer_id: Option<ID>,
+    /// Who answered (inbound) or placed (outbound) the call.
+    pub user_id: Option<ID>,
+    pub started_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Seconds until answered (or until the end, if never answered).
+    pub wait_seconds: Option<i64>,
+    pub talk_seconds: Option<i64>,
+    pub hangup_by: Option<HangupByGql>,
+    /// The SIP status that ended the call, when there was one.
+    pub sip_cause: Option<u16>,
+    pub recording_duration_seconds: Option<f64>,
+    pub recording_bytes: Option<u64>,
+    #[graphql(skip)]
+    pub domain: crm_core::calls::Call,
+}
+
+impl From<crm_core::calls::Call> for Call {
+    fn from(c: crm_core::calls::Call) -> Self {
+        Self {
+            id: ID(c.id.to_string()),
+            direction: c.direction.into(),
+            status: c.status.into(),
+            from_number: c.from_number.clone(),
+            to_number: c.to_number.clone(),
+            trunk_id: c.trunk_id.map(|t| ID(t.to_string())),
+            customer_id: c.customer_id.map(|t| ID(t.to_string())),
+            user_id: c.user_id.map(|t| ID(t.to_string())),
+            started_at: c.started_at,
+            answered_at: c.answered_at,
+            ended_at: c.ended_at,
+            wait_seconds: c.wait_seconds(),
+            talk_seconds: c.talk_seconds(),
+            hangup_by: c.hangup_by.map(Into::into),
+            sip_cause: c.sip_cause,
+            recording_duration_seconds: c.recording.as_ref().map(|r| r.duration_ms as f64 / 1000.0),
+            recording_bytes: c.recording.as_ref().map(|r| r.bytes),
+            domain: c,
+        }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl Call {
+    /// The customer card (null for an unknown number).
+    async fn customer(&self, ctx: &async_graphql::Context<'_>) -> crate::error::ApiResult<Option<Customer>> {
+        let Some(id) = self.domain.customer_id else { return Ok(None) };
+        let principal = crate::context::principal(ctx)?;
+        match crate::context::services(ctx).customer(principal, id).await {
+            Ok(customer) => Ok(Some(customer.into())),
+            Err(crm_core::Error::NotFound | crm_core::Error::Forbidden) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// A short-lived link that plays the recording (stereo WAV: customer left, agent right).
+    async fn recording_url(&self, ctx: &async_graphql::Context<'_>) -> Option<String> {
+        crate::context::services(ctx).recording_url(&self.domain)
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CallConnectionFields {
+    pub total_count: u64,
+}

@@ -1,5 +1,6 @@
 //! Domain events and the bus that carries them between processes.
-use crate::{CustomerId, Result, TenantId};
+use crate::calls::CallStatus;
+use crate::{CallId, CustomerId, Result, TenantId};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,15 @@ pub enum ChangeKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    CustomerChanged { customer_id: CustomerId, change: ChangeKind },
+    CustomerChanged {
+        customer_id: CustomerId,
+        change: ChangeKind,
+    },
+    /// A call started ringing, was answered, or ended (`status` says which).
+    CallChanged {
+        call_id: CallId,
+        status: CallStatus,
+    },
 }
 
 /// Every event belongs to one tenant; subscribers only ever see their own tenant's.

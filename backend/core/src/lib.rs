@@ -2,6 +2,7 @@
 //! (database, events, object storage) and the services the API calls.
 
 pub mod auth;
+pub mod calls;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -14,5 +15,5 @@ pub mod telephony;
 pub mod token;
 
 pub use error::{Error, Result};
-pub use ids::{ApiTokenId, CustomerId, InvitationId, SessionId, TenantId, TrunkId, UserId};
+pub use ids::{ApiTokenId, CallId, CustomerId, InvitationId, SessionId, TenantId, TrunkId, UserId};
 pub use role::Role;

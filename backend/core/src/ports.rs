@@ -3,8 +3,9 @@
 //! Tenant isolation lives here by construction: every tenant-owned table is reachable only
 //! through a [`TenantTx`], which is opened for exactly one tenant and filters every
 //! statement by it. There is no method that reads tenant data without one.
+use crate::calls::{Call, CallQuery};
 use crate::telephony::{SipAccount, Trunk};
-use crate::{ApiTokenId, CustomerId, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId};
+use crate::{ApiTokenId, CallId, CustomerId, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -111,6 +112,8 @@ pub trait Database: Send + Sync + 'static {
     async fn number_owner(&self, e164: &str) -> Result<Option<(TenantId, TrunkId)>>;
     /// A SIP login by its username (what REGISTER and digest authentication start from).
     async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>>;
+    /// Closes every open call of `edge` as interrupted (after that process died); returns them.
+    async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>>;
     /// Checks the connection (readiness).
     async fn ping(&self) -> Result<()>;
 }
@@ -170,6 +173,13 @@ pub trait TenantTx: Send {
     /// Creates or replaces the user's SIP login. `Conflict` when the username is taken.
     async fn put_sip_account(&mut self, account: &SipAccount) -> Result<()>;
     async fn sip_accounts(&mut self) -> Result<Vec<SipAccount>>;
+
+    async fn insert_call(&mut self, call: &Call) -> Result<()>;
+    async fn update_call(&mut self, call: &Call) -> Result<()>;
+    async fn call(&mut self, id: CallId) -> Result<Option<Call>>;
+    async fn calls(&mut self, query: &CallQuery) -> Result<Page<Call>>;
+    /// The customer with this phone (E.164); the oldest when several share it.
+    async fn customer_by_phone(&mut self, e164: &str) -> Result<Option<Customer>>;
 
     async fn insert_customer(&mut self, customer: &Customer) -> Result<()>;
     async fn update_customer(&mut self, customer: &Customer) -> Result<()>;

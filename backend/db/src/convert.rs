@@ -1,8 +1,9 @@
 //! Mapping between rows and domain records, and database errors to domain errors.
 use crate::entities::*;
+use crm_core::calls::{Call, Recording};
 use crm_core::ports::{Account, ApiToken, Invitation, Session, Tenant};
 use crm_core::telephony::{SipAccount, Trunk};
-use crm_core::{ApiTokenId, Error, InvitationId, SessionId, TenantId, TrunkId, UserId};
+use crm_core::{ApiTokenId, CallId, CustomerId, Error, InvitationId, SessionId, TenantId, TrunkId, UserId};
 use sea_orm::{DbErr, SqlErr};
 
 /// Unique violations are conflicts the user can act on; everything else is internal.
@@ -81,5 +82,56 @@ pub fn sip_account(m: sip_accounts::Model) -> SipAccount {
         username: m.username,
         ha1: m.ha1,
         created_at: m.created_at,
+    }
+}
+
+pub fn call(m: calls::Model) -> Result<Call, Error> {
+    let recording = match (m.recording_key, m.recording_duration_ms, m.recording_bytes) {
+        (Some(key), Some(duration_ms), Some(bytes)) => {
+            Some(Recording { key, duration_ms: duration_ms.max(0) as u64, bytes: bytes.max(0) as u64 })
+        }
+        _ => None,
+    };
+    Ok(Call {
+        id: CallId(m.id),
+        tenant_id: TenantId(m.tenant_id),
+        direction: m.direction.parse()?,
+        status: m.status.parse()?,
+        from_number: m.from_number,
+        to_number: m.to_number,
+        trunk_id: m.trunk_id.map(TrunkId),
+        customer_id: m.customer_id.map(CustomerId),
+        user_id: m.user_id.map(UserId),
+        edge: m.edge,
+        started_at: m.started_at,
+        answered_at: m.answered_at,
+        ended_at: m.ended_at,
+        hangup_by: m.hangup_by.map(|h| h.parse()).transpose()?,
+        sip_cause: m.sip_cause.map(|c| c.clamp(0, 999) as u16),
+        recording,
+    })
+}
+
+pub fn call_row(call: &Call) -> calls::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    calls::ActiveModel {
+        tenant_id: Set(call.tenant_id.0),
+        id: Set(call.id.0),
+        direction: Set(call.direction.as_str().to_owned()),
+        status: Set(call.status.as_str().to_owned()),
+        from_number: Set(call.from_number.clone()),
+        to_number: Set(call.to_number.clone()),
+        trunk_id: Set(call.trunk_id.map(|t| t.0)),
+        customer_id: Set(call.customer_id.map(|c| c.0)),
+        user_id: Set(call.user_id.map(|u| u.0)),
+        edge: Set(call.edge.clone()),
+        started_at: Set(call.started_at),
+        answered_at: Set(call.answered_at),
+        ended_at: Set(call.ended_at),
+        hangup_by: Set(call.hangup_by.map(|h| h.as_str().to_owned())),
+        sip_cause: Set(call.sip_cause.map(i32::from)),
+        recording_key: Set(call.recording.as_ref().map(|r| r.key.clone())),
+        recording_duration_ms: Set(call.recording.as_ref().map(|r| r.duration_ms as i64)),
+        recording_bytes: Set(call.recording.as_ref().map(|r| r.bytes as i64)),
     }
 }

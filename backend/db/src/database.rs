@@ -2,6 +2,7 @@ use crate::convert::{self, db_err};
 use crate::entities::*;
 use crate::tenant_tx::SqlTenantTx;
 use async_trait::async_trait;
+use crm_core::calls::{Call, CallStatus};
 use crm_core::ports::{Account, Database, TenantTx};
 use crm_core::telephony::SipAccount;
 use crm_core::{Result, Role, TenantId, TrunkId, UserId};
@@ -139,6 +140,31 @@ impl Database for SqlDatabase {
             .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
         Ok(row.map(convert::sip_account))
+    }
+
+    async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>> {
+        let txn = self.conn.begin().await.map_err(db_err)?;
+        set_local(&txn, "app.edge", edge.to_owned()).await.map_err(db_err)?;
+        let open = calls::Entity::find()
+            .filter(calls::Column::Edge.eq(edge))
+            .filter(calls::Column::Status.is_in([CallStatus::Ringing.as_str(), CallStatus::Answered.as_str()]))
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        let now = chrono::Utc::now();
+        let mut closed = Vec::with_capacity(open.len());
+        for row in open {
+            let mut call = convert::call(row)?;
+            call.status = CallStatus::Interrupted;
+            call.ended_at = Some(now);
+            call.hangup_by = Some(crm_core::calls::HangupBy::System);
+            // Writes must name their tenant, even here.
+            set_local(&txn, "app.tenant_id", call.tenant_id.to_string()).await.map_err(db_err)?;
+            calls::Entity::update(convert::call_row(&call)).exec(&txn).await.map_err(db_err)?;
+            closed.push(call);
+        }
+        txn.commit().await.map_err(db_err)?;
+        Ok(closed)
     }
 
     async fn ping(&self) -> Result<()> {

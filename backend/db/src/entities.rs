@@ -195,3 +195,32 @@ pub mod sip_accounts {
     }
     entity_boilerplate!();
 }
+
+pub mod calls {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "calls")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub direction: String,
+        pub status: String,
+        pub from_number: String,
+        pub to_number: String,
+        pub trunk_id: Option<Uuid>,
+        pub customer_id: Option<Uuid>,
+        pub user_id: Option<Uuid>,
+        pub edge: String,
+        pub started_at: DateTimeUtc,
+        pub answered_at: Option<DateTimeUtc>,
+        pub ended_at: Option<DateTimeUtc>,
+        pub hangup_by: Option<String>,
+        pub sip_cause: Option<i32>,
+        pub recording_key: Option<String>,
+        pub recording_duration_ms: Option<i64>,
+        pub recording_bytes: Option<i64>,
+    }
+    entity_boilerplate!();
+}

@@ -5,11 +5,14 @@ use crate::convert::{self, db_err};
 use crate::entities::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use crm_core::calls::{Call, CallQuery};
 use crm_core::ports::{
     Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx,
 };
 use crm_core::telephony::{SipAccount, Trunk};
-use crm_core::{ApiTokenId, CustomerId, Error, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId};
+use crm_core::{
+    ApiTokenId, CallId, CustomerId, Error, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId,
+};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
@@ -495,6 +498,77 @@ impl TenantTx for SqlTenantTx {
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(convert::sip_account).collect())
+    }
+
+    async fn insert_call(&mut self, call: &Call) -> Result<()> {
+        if call.tenant_id != self.tenant {
+            return Err(Error::internal("insert_call for another tenant"));
+        }
+        calls::Entity::insert(convert::call_row(call)).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_call(&mut self, call: &Call) -> Result<()> {
+        let result = calls::Entity::update_many()
+            .set(convert::call_row(call))
+            .filter(calls::Column::TenantId.eq(self.t()))
+            .filter(calls::Column::Id.eq(call.id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        if result.rows_affected == 1 { Ok(()) } else { Err(Error::NotFound) }
+    }
+
+    async fn call(&mut self, id: CallId) -> Result<Option<Call>> {
+        let row = calls::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        row.map(convert::call).transpose()
+    }
+
+    async fn calls(&mut self, query: &CallQuery) -> Result<Page<Call>> {
+        let f = &query.filter;
+        let mut select = calls::Entity::find().filter(calls::Column::TenantId.eq(self.t()));
+        if let Some(direction) = f.direction {
+            select = select.filter(calls::Column::Direction.eq(direction.as_str()));
+        }
+        if let Some(status) = f.status {
+            select = select.filter(calls::Column::Status.eq(status.as_str()));
+        }
+        if let Some(user) = f.user_id {
+            select = select.filter(calls::Column::UserId.eq(user.0));
+        }
+        if let Some(customer) = f.customer_id {
+            select = select.filter(calls::Column::CustomerId.eq(customer.0));
+        }
+        if let Some(from) = f.started_from {
+            select = select.filter(calls::Column::StartedAt.gte(from));
+        }
+        if let Some(before) = f.started_before {
+            select = select.filter(calls::Column::StartedAt.lt(before));
+        }
+        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
+        if let Some(after) = query.after {
+            select = select.filter(calls::Column::Id.lt(after.0));
+        }
+        let mut rows =
+            select.order_by_desc(calls::Column::Id).limit(query.first + 1).all(&self.txn).await.map_err(db_err)?;
+        let has_next = rows.len() as u64 > query.first;
+        rows.truncate(query.first as usize);
+        let items = rows.into_iter().map(convert::call).collect::<Result<_>>()?;
+        Ok(Page { items, has_next, total })
+    }
+
+    async fn customer_by_phone(&mut self, e164: &str) -> Result<Option<Customer>> {
+        let row = customer_phones::Entity::find()
+            .filter(customer_phones::Column::TenantId.eq(self.t()))
+            .filter(customer_phones::Column::E164.eq(e164))
+            .order_by_asc(customer_phones::Column::CustomerId)
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(row) => TenantTx::customer(self, CustomerId(row.customer_id)).await,
+            None => Ok(None),
+        }
     }
 
     async fn insert_customer(&mut self, customer: &Customer) -> Result<()> {

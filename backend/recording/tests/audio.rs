@@ -130,7 +130,6 @@ fn a_crash_leaves_a_valid_recording_of_what_was_checkpointed() {
     assert!(recover(&dir.path().join("missing.wav")).is_err());
 }
 
-
 mod spool {
     use super::*;
     use crm_core::storage::ObjectStore;

@@ -5,13 +5,15 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
 use crm_api::ApiSettings;
-use crm_core::TenantId;
 use crm_core::auth::JwtKeys;
+use crm_core::calls::Recording;
 use crm_core::events::EventBus;
 use crm_core::services::{AuthSettings, Services};
 use crm_core::storage::{ObjectStore, UrlSigner};
+use crm_core::{CallId, TenantId};
 use crm_db::SqlDatabase;
 use crm_events::{InProcessBus, RedisBus};
+use crm_recording::{Spool, Uploaded};
 use crm_storage::{LocalStore, S3Settings, S3Store};
 use secrecy::ExposeSecret;
 use std::future::Future;
@@ -27,6 +29,8 @@ pub struct App {
     pub db: SqlDatabase,
     pub store: Arc<dyn ObjectStore>,
     pub signer: UrlSigner,
+    /// Where recordings are written during calls, before upload.
+    pub spool: Spool,
     pub config: Arc<Config>,
 }
 
@@ -79,11 +83,59 @@ impl App {
         let auth = AuthSettings {
             access_ttl_secs: config.access_token_ttl_secs,
             refresh_ttl_secs: config.refresh_token_ttl_secs,
+            download_ttl_secs: config.download_url_ttl_secs,
             ..AuthSettings::default()
         };
-        let services =
-            Services::new(Arc::new(db.clone()), bus, JwtKeys::new(&keys.jwt, config.access_token_ttl_secs), auth);
-        Ok(Self { services, db, store, signer: UrlSigner::new(&keys.downloads), config: Arc::new(config) })
+        let signer = UrlSigner::new(&keys.downloads);
+        let jwt = JwtKeys::new(&keys.jwt, config.access_token_ttl_secs);
+        let services = Services::new(Arc::new(db.clone()), bus, jwt, signer.clone(), auth);
+        let spool = Spool::open(config.data_dir.join("spool"), store.clone())
+            .await
+            .context("cannot create the recording spool")?;
+        let app = Self { services, db, store, signer, spool, config: Arc::new(config) };
+        app.recover_after_crash().await?;
+        Ok(app)
+    }
+
+    /// Calls this process left open when it died are closed as interrupted, and recordings
+    /// left in the spool are repaired, uploaded (in the background, retrying) and linked.
+    async fn recover_after_crash(&self) -> anyhow::Result<()> {
+        let interrupted = self.services.interrupt_calls_of(&self.config.edge_id).await?;
+        if !interrupted.is_empty() {
+            tracing::warn!(count = interrupted.len(), "closed calls left open by the previous run");
+        }
+        let app = self.clone();
+        tokio::spawn(async move {
+            match app.spool.recover_all().await {
+                Ok(recovered) => {
+                    for uploaded in recovered {
+                        if let Err(error) = app.link_recording(&uploaded).await {
+                            tracing::error!(%error, name = uploaded.name, "could not link a recovered recording");
+                        }
+                    }
+                }
+                Err(error) => tracing::error!(%error, "could not read the recording spool"),
+            }
+        });
+        Ok(())
+    }
+
+    /// Links an uploaded recording to its call (the spool name is the call id; the key names the tenant).
+    pub async fn link_recording(&self, uploaded: &Uploaded) -> anyhow::Result<()> {
+        let tenant: TenantId = uploaded
+            .key
+            .strip_prefix("tenants/")
+            .and_then(|rest| rest.split('/').next())
+            .context("recording key without a tenant")?
+            .parse()?;
+        let call: CallId = uploaded.name.parse()?;
+        let recording = Recording {
+            key: uploaded.key.clone(),
+            duration_ms: uploaded.duration.as_millis() as u64,
+            bytes: uploaded.bytes,
+        };
+        self.services.attach_recording(tenant, call, recording).await?;
+        Ok(())
     }
 
     pub async fn db_ping(&self) -> crm_core::Result<()> {

@@ -48,6 +48,9 @@ pub struct Config {
     pub log_level: String,
     /// The built web app; served at `/` when the folder exists.
     pub frontend_dir: PathBuf,
+    /// This process's name for the calls it handles; a restart closes its calls left open.
+    /// Must differ between processes that handle calls (default: the host name).
+    pub edge_id: String,
     /// Seconds a signed download link stays valid.
     pub download_url_ttl_secs: i64,
 }
@@ -68,9 +71,15 @@ struct Defaults {
     log_level: &'static str,
     frontend_dir: &'static str,
     download_url_ttl_secs: i64,
+    edge_id: String,
 }
 
-const DEFAULTS: Defaults = Defaults {
+fn defaults() -> Defaults {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    Defaults { edge_id: if host.is_empty() { "crm".into() } else { host }, ..DEFAULTS_BASE }
+}
+
+const DEFAULTS_BASE: Defaults = Defaults {
     http_addr: "127.0.0.1:8080",
     data_dir: "./data",
     database_max_connections: 10,
@@ -85,13 +94,14 @@ const DEFAULTS: Defaults = Defaults {
     log_level: "info",
     frontend_dir: "frontend/dist",
     download_url_ttl_secs: 900,
+    edge_id: String::new(),
 };
 
 impl Config {
     /// Layers the defaults, the TOML file (if it exists) and `CRM_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("crm.toml"));
-        Figment::from(Serialized::defaults(DEFAULTS))
+        Figment::from(Serialized::defaults(defaults()))
             .merge(Toml::file(file))
             .merge(Env::prefixed("CRM_").ignore(&["config"]))
             .extract()
@@ -100,7 +110,7 @@ impl Config {
 
     /// The defaults alone, ignoring files and environment (tests build on this).
     pub fn from_defaults() -> Result<Self, Box<figment::Error>> {
-        Figment::from(Serialized::defaults(DEFAULTS)).extract().map_err(Box::new)
+        Figment::from(Serialized::defaults(defaults())).extract().map_err(Box::new)
     }
 
     pub fn objects_dir(&self) -> PathBuf {

@@ -1,6 +1,7 @@
 //! The operations the API offers, with their validation and permission checks.
 mod api_tokens;
 mod auth;
+mod calls;
 mod customers;
 mod limiter;
 mod telephony;
@@ -16,6 +17,7 @@ pub use users::Invited;
 use crate::auth::JwtKeys;
 use crate::events::EventBus;
 use crate::ports::Database;
+use crate::storage::UrlSigner;
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -24,6 +26,8 @@ pub struct AuthSettings {
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
     pub invite_ttl_secs: i64,
+    /// Lifetime of signed download links (recordings, attachments).
+    pub download_ttl_secs: i64,
     /// Failed logins allowed per account, and per client address, in `window_secs`.
     pub max_failures_per_account: u32,
     pub max_failures_per_address: u32,
@@ -36,6 +40,7 @@ impl Default for AuthSettings {
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
             invite_ttl_secs: 7 * 24 * 3600,
+            download_ttl_secs: 900,
             max_failures_per_account: 5,
             max_failures_per_address: 20,
             window_secs: 300,
@@ -49,13 +54,20 @@ pub struct Services {
     db: Arc<dyn Database>,
     bus: Arc<dyn EventBus>,
     jwt: JwtKeys,
+    signer: UrlSigner,
     settings: AuthSettings,
     account_failures: Arc<FailureLimiter>,
     address_failures: Arc<FailureLimiter>,
 }
 
 impl Services {
-    pub fn new(db: Arc<dyn Database>, bus: Arc<dyn EventBus>, jwt: JwtKeys, settings: AuthSettings) -> Self {
+    pub fn new(
+        db: Arc<dyn Database>,
+        bus: Arc<dyn EventBus>,
+        jwt: JwtKeys,
+        signer: UrlSigner,
+        settings: AuthSettings,
+    ) -> Self {
         let window = std::time::Duration::from_secs(settings.window_secs);
         Self {
             account_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_account, window)),
@@ -63,6 +75,7 @@ impl Services {
             db,
             bus,
             jwt,
+            signer,
             settings,
         }
     }

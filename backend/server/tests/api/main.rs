@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod calls;
 mod cli;
 mod customers;
 mod files;

@@ -29,6 +29,11 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         api.ok("mutation($u: ID!) { createSipExtension(userId: $u) { password } }", json!({ "u": owner.user_id }))
             .await;
     }
+    let services = &app.running.app.services;
+    for number in ["+998712000000", "+998712000001"] {
+        let route = services.route_inbound("127.0.0.2".parse().unwrap(), number).await.unwrap().unwrap();
+        services.start_inbound_call(&route, "+998901112233", "edge-a").await.unwrap();
+    }
     let conn = app.running.app.db.connection();
     let pg = DatabaseBackend::Postgres;
 
@@ -55,6 +60,7 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         "trunks",
         "trunk_numbers",
         "sip_accounts",
+        "calls",
     ] {
         let row = conn
             .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))

@@ -1,0 +1,164 @@
+//! The call lifecycle, written by the call paths (as the system, for one tenant), and read
+//! by people and integrations.
+use super::Services;
+use crate::auth::Principal;
+use crate::calls::{Call, CallQuery, CallStatus, Direction, HangupBy, Recording};
+use crate::events::{Event, EventKind};
+use crate::ports::{Customer, Page};
+use crate::telephony::InboundRoute;
+use crate::{CallId, Error, Result, TenantId, UserId, phone};
+use chrono::Utc;
+
+pub const MAX_CALL_PAGE: u64 = 100;
+
+impl Services {
+    /// An inbound call from the trunk starts ringing: the record is created and the tenant's
+    /// users are told, with the customer found by the caller's number (E.164, exact match).
+    pub async fn start_inbound_call(
+        &self,
+        route: &InboundRoute,
+        caller: &str,
+        edge: &str,
+    ) -> Result<(Call, Option<Customer>)> {
+        let mut tx = self.db.tenant(route.tenant_id).await?;
+        let country = tx.get_tenant().await?.default_country;
+        let from_e164 = phone::normalize(caller, &country).ok();
+        let customer = match &from_e164 {
+            Some(number) => tx.customer_by_phone(number).await?,
+            None => None,
+        };
+        let call = Call {
+            id: CallId::new(),
+            tenant_id: route.tenant_id,
+            direction: Direction::Inbound,
+            status: CallStatus::Ringing,
+            from_number: from_e164.unwrap_or_else(|| caller.chars().take(64).collect()),
+            to_number: route.number.clone(),
+            trunk_id: Some(route.trunk.id),
+            customer_id: customer.as_ref().map(|c| c.id),
+            user_id: None,
+            edge: edge.to_owned(),
+            started_at: Utc::now(),
+            answered_at: None,
+            ended_at: None,
+            hangup_by: None,
+            sip_cause: None,
+            recording: None,
+        };
+        tx.insert_call(&call).await?;
+        tx.commit().await?;
+        self.announce_call(&call).await;
+        Ok((call, customer))
+    }
+
+    async fn change_call(
+        &self,
+        tenant: TenantId,
+        id: CallId,
+        change: impl FnOnce(&mut Call) -> Result<bool>,
+    ) -> Result<Call> {
+        let mut tx = self.db.tenant(tenant).await?;
+        let mut call = tx.call(id).await?.ok_or(Error::NotFound)?;
+        let status = call.status;
+        if !change(&mut call)? {
+            return Ok(call);
+        }
+        tx.update_call(&call).await?;
+        tx.commit().await?;
+        if call.status != status {
+            self.announce_call(&call).await;
+        }
+        Ok(call)
+    }
+
+    /// `user` picked up. Only a ringing call can be answered.
+    pub async fn answer_call(&self, tenant: TenantId, id: CallId, user: UserId) -> Result<Call> {
+        self.change_call(tenant, id, |call| {
+            if call.status != CallStatus::Ringing {
+                return Err(Error::Conflict(format!("the call is {}, not ringing", call.status.as_str())));
+            }
+            call.status = CallStatus::Answered;
+            call.user_id = Some(user);
+            call.answered_at = Some(Utc::now());
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The call is over: completed if it was answered, otherwise missed (or failed, for a
+    /// SIP error other than the caller giving up). Ending an ended call changes nothing.
+    pub async fn end_call(
+        &self,
+        tenant: TenantId,
+        id: CallId,
+        hangup_by: HangupBy,
+        sip_cause: Option<u16>,
+    ) -> Result<Call> {
+        self.change_call(tenant, id, |call| {
+            if !call.status.is_open() {
+                return Ok(false);
+            }
+            call.status = match (call.status, sip_cause) {
+                (CallStatus::Answered, _) => CallStatus::Completed,
+                (_, Some(cause)) if cause >= 500 => CallStatus::Failed,
+                _ => CallStatus::Missed,
+            };
+            call.hangup_by = Some(hangup_by);
+            call.sip_cause = sip_cause;
+            call.ended_at = Some(Utc::now());
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn attach_recording(&self, tenant: TenantId, id: CallId, recording: Recording) -> Result<Call> {
+        self.change_call(tenant, id, |call| {
+            call.recording = Some(recording);
+            Ok(true)
+        })
+        .await
+    }
+
+    /// After a crash of `edge`: its calls still ringing or answered are closed as interrupted.
+    pub async fn interrupt_calls_of(&self, edge: &str) -> Result<Vec<Call>> {
+        let calls = self.db.interrupt_open_calls(edge).await?;
+        for call in &calls {
+            tracing::warn!(tenant = %call.tenant_id, call = %call.id, edge, "call interrupted by a restart");
+            self.announce_call(call).await;
+        }
+        Ok(calls)
+    }
+
+    pub async fn calls(&self, principal: &Principal, query: CallQuery) -> Result<Page<Call>> {
+        principal.require_scope("calls:read")?;
+        if query.first == 0 || query.first > MAX_CALL_PAGE {
+            return Err(Error::bad_input("first", format!("first must be 1 to {MAX_CALL_PAGE}")));
+        }
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let page = tx.calls(&query).await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    pub async fn call(&self, principal: &Principal, id: CallId) -> Result<Call> {
+        principal.require_scope("calls:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let call = tx.call(id).await?.ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        Ok(call)
+    }
+
+    /// A short-lived link to the call's recording, if it has one.
+    pub fn recording_url(&self, call: &Call) -> Option<String> {
+        let recording = call.recording.as_ref()?;
+        Some(self.signer.sign(call.tenant_id, &recording.key, self.settings.download_ttl_secs))
+    }
+
+    async fn announce_call(&self, call: &Call) {
+        let event =
+            Event { tenant_id: call.tenant_id, kind: EventKind::CallChanged { call_id: call.id, status: call.status } };
+        if let Err(error) = self.bus.publish(event).await {
+            tracing::error!(%error, call = %call.id, "could not publish a call change");
+        }
+    }
+}
