@@ -31,6 +31,8 @@ pub struct App {
     pub signer: UrlSigner,
     /// Where recordings are written during calls, before upload.
     pub spool: Spool,
+    /// Keys SIP digest nonces.
+    keys_sip: Vec<u8>,
     pub config: Arc<Config>,
 }
 
@@ -92,7 +94,7 @@ impl App {
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await
             .context("cannot create the recording spool")?;
-        let app = Self { services, db, store, signer, spool, config: Arc::new(config) };
+        let app = Self { services, db, store, signer, spool, keys_sip: keys.sip, config: Arc::new(config) };
         app.recover_after_crash().await?;
         Ok(app)
     }
@@ -138,6 +140,23 @@ impl App {
         Ok(())
     }
 
+    async fn start_sip(&self) -> anyhow::Result<Option<crm_sip::SipEdge>> {
+        if self.config.sip_addr.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let addr = self.config.sip_addr.parse().context("CRM_SIP_ADDR must be an address like 0.0.0.0:5060, or off")?;
+        let settings = crm_sip::SipSettings {
+            addr,
+            external_ip: self.config.sip_external_ip,
+            max_auth_failures: 5,
+            block_for: Duration::from_secs(600),
+        };
+        let edge = crm_sip::SipEdge::start(settings, self.services.clone(), &self.keys_sip)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}: is another SIP server using the port? set CRM_SIP_ADDR"))?;
+        Ok(Some(edge))
+    }
+
     pub async fn db_ping(&self) -> crm_core::Result<()> {
         use crm_core::ports::Database;
         self.db.ping().await
@@ -180,6 +199,8 @@ pub fn database_url(config: &Config) -> String {
 pub struct Running {
     pub addr: SocketAddr,
     pub app: App,
+    /// The SIP edge, unless `CRM_SIP_ADDR=off`.
+    pub sip: Option<crm_sip::SipEdge>,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -192,7 +213,8 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     })?;
     let addr = listener.local_addr()?;
     let service = app.router().into_make_service_with_connect_info::<SocketAddr>();
+    let sip = app.start_sip().await?;
     let handle = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await });
     tracing::info!(%addr, "listening");
-    Ok(Running { addr, app, handle })
+    Ok(Running { addr, app, sip, handle })
 }

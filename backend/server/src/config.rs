@@ -26,6 +26,10 @@ pub struct Config {
     /// Used for migrations when the app's own role may not change the schema.
     pub database_admin_url: Option<SecretString>,
     pub database_max_connections: u32,
+    /// Where the built-in SIP edge listens (UDP and TCP), or `off`.
+    pub sip_addr: String,
+    /// The public IP to advertise in SIP and SDP when behind NAT without Kerio's SIP inspector.
+    pub sip_external_ip: Option<std::net::IpAddr>,
     /// Unset: events stay inside this process.
     pub redis_url: Option<SecretString>,
     /// Unset: objects are files under `<data_dir>/objects`.
@@ -72,6 +76,7 @@ struct Defaults {
     frontend_dir: &'static str,
     download_url_ttl_secs: i64,
     edge_id: String,
+    sip_addr: &'static str,
 }
 
 fn defaults() -> Defaults {
@@ -95,6 +100,7 @@ const DEFAULTS_BASE: Defaults = Defaults {
     frontend_dir: "frontend/dist",
     download_url_ttl_secs: 900,
     edge_id: String::new(),
+    sip_addr: "0.0.0.0:5060",
 };
 
 impl Config {

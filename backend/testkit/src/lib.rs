@@ -99,6 +99,8 @@ pub async fn test_config() -> Config {
     let mut config = Config::from_defaults().unwrap();
     config.http_addr = "127.0.0.1:0".parse().unwrap();
     config.log_level = "warn".into();
+    // Tests that want the SIP edge turn it on with a port of their own.
+    config.sip_addr = "off".into();
     config.secret_key = Some(SecretString::from("test-secret-key-that-is-long-enough-0123456789"));
     if on_postgres() {
         let (app_url, admin_url) = postgres::fresh_database().await;

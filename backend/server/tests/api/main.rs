@@ -9,6 +9,7 @@ mod customers;
 mod files;
 mod http;
 mod rls;
+mod sip_edge;
 mod subscriptions;
 mod telephony;
 mod tenancy;

@@ -28,6 +28,7 @@ fn start(app_url: &str, admin_url: &str, redis: &str, data: &std::path::Path) ->
         .env("CRM_REDIS_URL", redis)
         .env("CRM_SECRET_KEY", "shared-secret-of-this-installation-0123456789")
         .env("CRM_LOG_FORMAT", "json")
+        .env("CRM_SIP_ADDR", "off")
         .env("CRM_LOG_LEVEL", "info")
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,87 @@
+//! The built-in SIP edge: a SIP endpoint on UDP and TCP (rsipstack) that takes a company's calls
+//! from its Kerio Control trunk and registers agents' phones, without Asterisk.
+//!
+//! What is here: listeners, the registrar with digest authentication and blocking of addresses
+//! that keep failing, OPTIONS keep-alives, and toll-fraud protection: an INVITE from an unknown
+//! source or to an unknown number is refused (403/404), counted, and creates nothing.
+mod digest;
+mod guard;
+mod handler;
+mod registrar;
+
+pub use registrar::{Contact, Registrar};
+
+use crm_core::services::{FailureLimiter, Services};
+use rsipstack::EndpointBuilder;
+use rsipstack::transport::TransportLayer;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::udp::UdpConnection;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Debug)]
+pub struct SipSettings {
+    /// Where SIP listens, UDP and TCP on the same port (port 0 picks one).
+    pub addr: SocketAddr,
+    /// The public address to advertise when behind NAT and Kerio does not rewrite for us.
+    pub external_ip: Option<IpAddr>,
+    /// Failed registrations from one address before it is blocked for `block_for`.
+    pub max_auth_failures: u32,
+    pub block_for: Duration,
+}
+
+pub struct SipEdge {
+    pub addr: SocketAddr,
+    pub registrar: Arc<Registrar>,
+    cancel: CancellationToken,
+}
+
+impl SipEdge {
+    pub async fn start(settings: SipSettings, services: Services, secret: &[u8]) -> Result<Self, String> {
+        let cancel = CancellationToken::new();
+        let transport = TransportLayer::new(cancel.clone());
+        let external = |port: u16| settings.external_ip.map(|ip| SocketAddr::new(ip, port));
+        let socket = tokio::net::UdpSocket::bind(settings.addr)
+            .await
+            .map_err(|e| format!("cannot listen for SIP on UDP {}: {e}", settings.addr))?;
+        let udp = UdpConnection::from_socket(
+            Arc::new(guard::GuardedSocket::new(socket)),
+            external(settings.addr.port()),
+            Some(cancel.child_token()),
+        )
+        .await
+        .map_err(|e| format!("cannot listen for SIP on UDP {}: {e}", settings.addr))?;
+        let port: u16 = udp.get_addr().addr.port.map(u16::from).unwrap_or(settings.addr.port());
+        let addr = SocketAddr::new(settings.addr.ip(), port);
+        let tcp = TcpListenerConnection::new(addr, external(port))
+            .await
+            .map_err(|e| format!("cannot listen for SIP on TCP {addr}: {e}"))?;
+        transport.add_transport(udp.into());
+        transport.add_transport(tcp.into());
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.clone())
+            .with_transport_layer(transport)
+            .with_user_agent("crm")
+            .build();
+        let incoming = endpoint.incoming_transactions().map_err(|e| e.to_string())?;
+        let registrar = Arc::new(Registrar::default());
+        let context = Arc::new(handler::Context {
+            services,
+            registrar: registrar.clone(),
+            digest: digest::Digest::new(secret),
+            failures: FailureLimiter::new(settings.max_auth_failures, settings.block_for),
+        });
+        tokio::spawn(async move { endpoint.serve().await });
+        tokio::spawn(handler::serve(context, incoming, cancel.clone()));
+        tracing::info!(%addr, "SIP edge listening on UDP and TCP");
+        Ok(Self { addr, registrar, cancel })
+    }
+}
+
+impl Drop for SipEdge {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
