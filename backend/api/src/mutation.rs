@@ -162,7 +162,10 @@ impl Mutation {
     async fn create_sip_extension(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<CreatedSipExtension> {
         let user: UserId = parse_id("userId", &user_id)?;
         let created = services(ctx).create_sip_account(principal(ctx)?, user).await?;
-        Ok(CreatedSipExtension { extension: created.account.into(), password: created.password })
+        Ok(CreatedSipExtension {
+            extension: SipExtension::new(created.account, Vec::new()),
+            password: created.password,
+        })
     }
 
     async fn create_customer(&self, ctx: &Context<'_>, input: CreateCustomerInput) -> ApiResult<Customer> {

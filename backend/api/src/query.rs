@@ -57,7 +57,15 @@ impl Query {
 
     /// SIP logins: all of the company's for admins, one's own for agents.
     async fn sip_extensions(&self, ctx: &Context<'_>) -> ApiResult<Vec<SipExtension>> {
-        Ok(services(ctx).sip_accounts(principal(ctx)?).await?.into_iter().map(SipExtension::from).collect())
+        let services = services(ctx);
+        let accounts = services.sip_accounts(principal(ctx)?).await?;
+        Ok(accounts
+            .into_iter()
+            .map(|account| {
+                let phones = services.registered_phones(&account);
+                SipExtension::new(account, phones)
+            })
+            .collect())
     }
 
     /// Calls, newest first.

@@ -235,15 +235,35 @@ pub struct SipExtension {
     /// The digest realm the phone must use.
     pub realm: String,
     pub created_at: DateTime<Utc>,
+    /// Phones registered with this login right now.
+    pub registrations: Vec<SipRegistration>,
 }
 
-impl From<crm_core::telephony::SipAccount> for SipExtension {
-    fn from(a: crm_core::telephony::SipAccount) -> Self {
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SipRegistration {
+    pub contact: String,
+    /// Where the phone really is (address:port after NAT).
+    pub source: String,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+}
+
+impl SipExtension {
+    pub fn new(account: crm_core::telephony::SipAccount, phones: Vec<crm_core::telephony::RegisteredPhone>) -> Self {
         Self {
-            user_id: ID(a.user_id.to_string()),
-            username: a.username,
+            user_id: ID(account.user_id.to_string()),
+            username: account.username,
             realm: crm_core::telephony::SIP_REALM.to_owned(),
-            created_at: a.created_at,
+            created_at: account.created_at,
+            registrations: phones
+                .into_iter()
+                .map(|p| SipRegistration {
+                    contact: p.contact,
+                    source: p.source.to_string(),
+                    expires_at: p.expires_at,
+                    user_agent: p.user_agent,
+                })
+                .collect(),
         }
     }
 }

@@ -37,6 +37,22 @@ pub struct SipAccount {
     pub created_at: DateTime<Utc>,
 }
 
+/// A phone registered for a user's SIP login.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegisteredPhone {
+    /// The Contact URI the phone registered.
+    pub contact: String,
+    /// Where its registration really came from (after NAT).
+    pub source: std::net::SocketAddr,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+}
+
+/// Who is registered where: answered by the SIP edge's registrar.
+pub trait Presence: Send + Sync + 'static {
+    fn phones(&self, tenant: TenantId, user: UserId) -> Vec<RegisteredPhone>;
+}
+
 /// Where an inbound call belongs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InboundRoute {

@@ -31,6 +31,8 @@ pub struct App {
     pub signer: UrlSigner,
     /// Where recordings are written during calls, before upload.
     pub spool: Spool,
+    /// Agents' phones registered with this process's SIP edge.
+    pub registrar: Arc<crm_sip::Registrar>,
     /// Keys SIP digest nonces.
     keys_sip: Vec<u8>,
     pub config: Arc<Config>,
@@ -90,11 +92,13 @@ impl App {
         };
         let signer = UrlSigner::new(&keys.downloads);
         let jwt = JwtKeys::new(&keys.jwt, config.access_token_ttl_secs);
-        let services = Services::new(Arc::new(db.clone()), bus, jwt, signer.clone(), auth);
+        let registrar = Arc::new(crm_sip::Registrar::default());
+        let services =
+            Services::new(Arc::new(db.clone()), bus, jwt, signer.clone(), auth).with_presence(registrar.clone());
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await
             .context("cannot create the recording spool")?;
-        let app = Self { services, db, store, signer, spool, keys_sip: keys.sip, config: Arc::new(config) };
+        let app = Self { services, db, store, signer, spool, registrar, keys_sip: keys.sip, config: Arc::new(config) };
         app.recover_after_crash().await?;
         Ok(app)
     }
@@ -151,7 +155,7 @@ impl App {
             max_auth_failures: 5,
             block_for: Duration::from_secs(600),
         };
-        let edge = crm_sip::SipEdge::start(settings, self.services.clone(), &self.keys_sip)
+        let edge = crm_sip::SipEdge::start(settings, self.services.clone(), self.registrar.clone(), &self.keys_sip)
             .await
             .map_err(|e| anyhow::anyhow!("{e}: is another SIP server using the port? set CRM_SIP_ADDR"))?;
         Ok(Some(edge))

@@ -1,15 +1,15 @@
 //! What the edge does with each incoming SIP transaction.
 use crate::digest::Digest;
-use crate::registrar::{Contact, Registrar};
+use crate::registrar::Registrar;
 use crm_core::services::{FailureLimiter, Services};
-use crm_core::telephony::Refusal;
+use crm_core::telephony::{Refusal, RegisteredPhone};
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{self as rsip, Header, Method, StatusCode};
 use rsipstack::transaction::TransactionReceiver;
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub struct Context {
@@ -128,10 +128,11 @@ async fn register(context: &Context, tx: &mut Transaction, from: SocketAddr) -> 
     let expires = Duration::from_secs(requested.min(3600));
     let contacts: Vec<String> = tx.original.contact_headers().iter().map(|c| c.value().to_owned()).collect();
     let user_agent = tx.original.user_agent_header().map(|h| h.value().to_owned());
+    let expires_at = chrono::Utc::now() + expires;
     for contact in &contacts {
         let uri = contact.split(';').next().unwrap_or(contact).trim().to_owned();
-        let entry = Contact { uri, source: from, expires: Instant::now() + expires, user_agent: user_agent.clone() };
-        context.registrar.update(&account.username, account.tenant_id, account.user_id, entry, expires);
+        let phone = RegisteredPhone { contact: uri, source: from, expires_at, user_agent: user_agent.clone() };
+        context.registrar.update(&account.username, account.tenant_id, account.user_id, phone);
     }
     tracing::info!(user = %account.user_id, %from, seconds = expires.as_secs(), "phone registered");
     let mut headers: Vec<Header> = contacts.iter().map(|c| Header::Contact(c.clone().into())).collect();

@@ -9,7 +9,7 @@ mod guard;
 mod handler;
 mod registrar;
 
-pub use registrar::{Contact, Registrar};
+pub use registrar::Registrar;
 
 use crm_core::services::{FailureLimiter, Services};
 use rsipstack::EndpointBuilder;
@@ -39,7 +39,13 @@ pub struct SipEdge {
 }
 
 impl SipEdge {
-    pub async fn start(settings: SipSettings, services: Services, secret: &[u8]) -> Result<Self, String> {
+    /// Starts listening. `registrar` is shared with the services, which report registrations.
+    pub async fn start(
+        settings: SipSettings,
+        services: Services,
+        registrar: Arc<Registrar>,
+        secret: &[u8],
+    ) -> Result<Self, String> {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.clone());
         let external = |port: u16| settings.external_ip.map(|ip| SocketAddr::new(ip, port));
@@ -66,7 +72,6 @@ impl SipEdge {
             .with_user_agent("crm")
             .build();
         let incoming = endpoint.incoming_transactions().map_err(|e| e.to_string())?;
-        let registrar = Arc::new(Registrar::default());
         let context = Arc::new(handler::Context {
             services,
             registrar: registrar.clone(),

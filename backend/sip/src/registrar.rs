@@ -1,53 +1,45 @@
 //! Where agents' phones are: we are their registrar.
+use chrono::{DateTime, Utc};
+use crm_core::telephony::{Presence, RegisteredPhone};
 use crm_core::{TenantId, UserId};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Contact {
-    /// The Contact URI the phone registered.
-    pub uri: String,
-    /// Where its REGISTER really came from (NAT): calls go there.
-    pub source: SocketAddr,
-    pub expires: Instant,
-    pub user_agent: Option<String>,
-}
 
 #[derive(Clone, Debug)]
-pub struct Registration {
-    pub tenant_id: TenantId,
-    pub user_id: UserId,
-    pub contacts: Vec<Contact>,
+struct Registration {
+    tenant_id: TenantId,
+    user_id: UserId,
+    phones: Vec<RegisteredPhone>,
 }
 
-/// Registrations by SIP username. A user may have several phones (contacts).
+/// Registrations by SIP username. A user may have several phones (contacts). Held in memory
+/// by the edge process the phones register with.
 #[derive(Default, Debug)]
 pub struct Registrar {
     by_username: Mutex<HashMap<String, Registration>>,
 }
 
 impl Registrar {
-    /// Adds or refreshes `contact`, or removes it when `expires` is zero.
-    pub fn update(&self, username: &str, tenant_id: TenantId, user_id: UserId, contact: Contact, expires: Duration) {
+    /// Adds or refreshes `phone` (by its contact), or removes it when it expires now.
+    pub fn update(&self, username: &str, tenant_id: TenantId, user_id: UserId, phone: RegisteredPhone) {
         let mut all = self.by_username.lock().unwrap_or_else(|e| e.into_inner());
         let registration =
-            all.entry(username.to_owned()).or_insert_with(|| Registration { tenant_id, user_id, contacts: Vec::new() });
-        let now = Instant::now();
-        registration.contacts.retain(|c| c.uri != contact.uri && c.expires > now);
-        if !expires.is_zero() {
-            registration.contacts.push(contact);
+            all.entry(username.to_owned()).or_insert_with(|| Registration { tenant_id, user_id, phones: Vec::new() });
+        let now = Utc::now();
+        registration.phones.retain(|p| p.contact != phone.contact && p.expires_at > now);
+        if phone.expires_at > now {
+            registration.phones.push(phone);
         }
     }
 
-    /// The user's live contacts.
-    pub fn contacts(&self, tenant_id: TenantId, user_id: UserId) -> Vec<Contact> {
-        let now = Instant::now();
+    fn live(&self, now: DateTime<Utc>, keep: impl Fn(&Registration) -> bool) -> Vec<RegisteredPhone> {
         let all = self.by_username.lock().unwrap_or_else(|e| e.into_inner());
-        all.values()
-            .filter(|r| r.tenant_id == tenant_id && r.user_id == user_id)
-            .flat_map(|r| r.contacts.iter().filter(|c| c.expires > now).cloned())
-            .collect()
+        all.values().filter(|r| keep(r)).flat_map(|r| r.phones.iter().filter(|p| p.expires_at > now).cloned()).collect()
+    }
+}
+
+impl Presence for Registrar {
+    fn phones(&self, tenant: TenantId, user: UserId) -> Vec<RegisteredPhone> {
+        self.live(Utc::now(), |r| r.tenant_id == tenant && r.user_id == user)
     }
 }

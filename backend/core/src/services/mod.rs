@@ -18,6 +18,7 @@ use crate::auth::JwtKeys;
 use crate::events::EventBus;
 use crate::ports::Database;
 use crate::storage::UrlSigner;
+use crate::telephony::Presence;
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub struct Services {
     jwt: JwtKeys,
     signer: UrlSigner,
     settings: AuthSettings,
+    presence: Option<Arc<dyn Presence>>,
     account_failures: Arc<FailureLimiter>,
     address_failures: Arc<FailureLimiter>,
 }
@@ -72,12 +74,19 @@ impl Services {
         Self {
             account_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_account, window)),
             address_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_address, window)),
+            presence: None,
             db,
             bus,
             jwt,
             signer,
             settings,
         }
+    }
+
+    /// Registration status from the SIP edge, when it runs.
+    pub fn with_presence(mut self, presence: Arc<dyn Presence>) -> Self {
+        self.presence = Some(presence);
+        self
     }
 
     pub fn bus(&self) -> &Arc<dyn EventBus> {

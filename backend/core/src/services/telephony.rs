@@ -144,6 +144,11 @@ impl Services {
         Ok(accounts)
     }
 
+    /// The phones registered for `account` right now (empty when the SIP edge is off).
+    pub fn registered_phones(&self, account: &SipAccount) -> Vec<crate::telephony::RegisteredPhone> {
+        self.presence.as_ref().map(|p| p.phones(account.tenant_id, account.user_id)).unwrap_or_default()
+    }
+
     /// The SIP login a REGISTER or INVITE names, for digest checking by the edge.
     pub async fn sip_login(&self, username: &str) -> Result<Option<SipAccount>> {
         self.db.sip_account(username).await

@@ -1,4 +1,5 @@
 //! The built-in SIP edge against a real SIP peer: sipp plays Kerio Control's trunk and a phone.
+use crm_core::telephony::Presence;
 use crm_testkit::TestApp;
 use serde_json::json;
 use std::time::Duration;
@@ -223,9 +224,15 @@ async fn phones_register_with_their_password_and_guessers_are_blocked() {
     let phone =
         |scenario: String| async move { sipp_from(sip.addr, &scenario, "127.0.0.3", phone_port, "x", false).await };
     assert!(phone(register(&user, &password, 200)).await, "the right password registers");
-    let contacts = sip.registrar.contacts(tenant, user_id);
-    assert_eq!(contacts.len(), 1);
-    assert_eq!(contacts[0].source.ip().to_string(), "127.0.0.3", "calls will go where the phone really is");
+    // Registration status is visible in the API.
+    let listed = api.ok("{ sipExtensions { username registrations { contact source expiresAt } } }", json!({})).await;
+    let registrations = listed["sipExtensions"][0]["registrations"].as_array().unwrap().clone();
+    assert_eq!(registrations.len(), 1);
+    assert_eq!(
+        registrations[0]["source"],
+        format!("127.0.0.3:{phone_port}"),
+        "calls will go where the phone really is"
+    );
 
     // Wrong passwords are challenged again, and after five the address is blocked.
     for _ in 0..5 {
@@ -233,5 +240,5 @@ async fn phones_register_with_their_password_and_guessers_are_blocked() {
     }
     assert!(sipp(sip.addr, BLOCKED, "127.0.0.4", "x", false).await, "blocked address gets 403");
     assert!(phone(register(&user, &password, 200)).await, "others are not blocked");
-    assert_eq!(sip.registrar.contacts(tenant, user_id).len(), 1, "a refreshed contact is not duplicated");
+    assert_eq!(sip.registrar.phones(tenant, user_id).len(), 1, "a refreshed contact is not duplicated");
 }
