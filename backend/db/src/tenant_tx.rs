@@ -16,7 +16,7 @@ use crm_core::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -48,6 +48,23 @@ impl SqlTenantTx {
             map.entry(row.customer_id).or_default().push(row.e164);
         }
         Ok(map)
+    }
+
+    /// One page of `select`, newest first by its UUIDv7 `id`, after the cursor, with the total.
+    async fn page<E>(&self, select: Select<E>, id: E::Column, after: Option<Uuid>, first: u64) -> Result<Page<E::Model>>
+    where
+        E: EntityTrait,
+        E::Model: Send + Sync,
+    {
+        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
+        let select = match after {
+            Some(after) => select.filter(id.lt(after)),
+            None => select,
+        };
+        let mut items = select.order_by_desc(id).limit(first + 1).all(&self.txn).await.map_err(db_err)?;
+        let has_next = items.len() as u64 > first;
+        items.truncate(first as usize);
+        Ok(Page { items, has_next, total })
     }
 
     async fn numbers_of(&self, trunks: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>> {
@@ -545,16 +562,9 @@ impl TenantTx for SqlTenantTx {
         if let Some(before) = f.started_before {
             select = select.filter(calls::Column::StartedAt.lt(before));
         }
-        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
-        if let Some(after) = query.after {
-            select = select.filter(calls::Column::Id.lt(after.0));
-        }
-        let mut rows =
-            select.order_by_desc(calls::Column::Id).limit(query.first + 1).all(&self.txn).await.map_err(db_err)?;
-        let has_next = rows.len() as u64 > query.first;
-        rows.truncate(query.first as usize);
-        let items = rows.into_iter().map(convert::call).collect::<Result<_>>()?;
-        Ok(Page { items, has_next, total })
+        let page = self.page(select, calls::Column::Id, query.after.map(|a| a.0), query.first).await?;
+        let items = page.items.into_iter().map(convert::call).collect::<Result<_>>()?;
+        Ok(Page { items, has_next: page.has_next, total: page.total })
     }
 
     async fn customer_by_phone(&mut self, e164: &str) -> Result<Option<Customer>> {
@@ -633,14 +643,8 @@ impl TenantTx for SqlTenantTx {
             }
             select = select.filter(any);
         }
-        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
-        if let Some(after) = query.after {
-            select = select.filter(customers::Column::Id.lt(after.0));
-        }
-        let mut rows =
-            select.order_by_desc(customers::Column::Id).limit(query.first + 1).all(&self.txn).await.map_err(db_err)?;
-        let has_next = rows.len() as u64 > query.first;
-        rows.truncate(query.first as usize);
+        let Page { items: rows, has_next, total } =
+            self.page(select, customers::Column::Id, query.after.map(|a| a.0), query.first).await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut phones = self.phones_of(&ids).await?;
         let items = rows
