@@ -149,15 +149,30 @@ impl App {
             return Ok(None);
         }
         let addr = self.config.sip_addr.parse().context("CRM_SIP_ADDR must be an address like 0.0.0.0:5060, or off")?;
+        let rtp_ports = self
+            .config
+            .sip_rtp_ports
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+            .filter(|(a, b): &(u16, u16)| a < b)
+            .context("CRM_SIP_RTP_PORTS must look like 10000-20000")?;
         let settings = crm_sip::SipSettings {
             addr,
             external_ip: self.config.sip_external_ip,
             max_auth_failures: 5,
             block_for: Duration::from_secs(600),
+            rtp_ports,
+            edge_id: self.config.edge_id.clone(),
         };
-        let edge = crm_sip::SipEdge::start(settings, self.services.clone(), self.registrar.clone(), &self.keys_sip)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}: is another SIP server using the port? set CRM_SIP_ADDR"))?;
+        let edge = crm_sip::SipEdge::start(
+            settings,
+            self.services.clone(),
+            self.registrar.clone(),
+            self.spool.clone(),
+            &self.keys_sip,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}: is another SIP server using the port? set CRM_SIP_ADDR"))?;
         Ok(Some(edge))
     }
 

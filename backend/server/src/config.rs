@@ -30,6 +30,8 @@ pub struct Config {
     pub sip_addr: String,
     /// The public IP to advertise in SIP and SDP when behind NAT without Kerio's SIP inspector.
     pub sip_external_ip: Option<std::net::IpAddr>,
+    /// RTP ports as `first-last`; forward the same range on Kerio Control.
+    pub sip_rtp_ports: String,
     /// Unset: events stay inside this process.
     pub redis_url: Option<SecretString>,
     /// Unset: objects are files under `<data_dir>/objects`.
@@ -77,6 +79,7 @@ struct Defaults {
     download_url_ttl_secs: i64,
     edge_id: String,
     sip_addr: &'static str,
+    sip_rtp_ports: &'static str,
 }
 
 fn defaults() -> Defaults {
@@ -101,6 +104,7 @@ const DEFAULTS_BASE: Defaults = Defaults {
     download_url_ttl_secs: 900,
     edge_id: String::new(),
     sip_addr: "0.0.0.0:5060",
+    sip_rtp_ports: "10000-20000",
 };
 
 impl Config {

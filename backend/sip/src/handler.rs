@@ -3,11 +3,14 @@ use crate::digest::Digest;
 use crate::registrar::Registrar;
 use crm_core::services::{FailureLimiter, Services};
 use crm_core::telephony::{Refusal, RegisteredPhone};
+use crm_media::PortRange;
+use crm_recording::Spool;
+use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{self as rsip, Header, Method, StatusCode};
 use rsipstack::transaction::TransactionReceiver;
 use rsipstack::transaction::transaction::Transaction;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +20,14 @@ pub struct Context {
     pub registrar: Arc<Registrar>,
     pub digest: Digest,
     pub failures: FailureLimiter,
+    pub dialogs: Arc<DialogLayer>,
+    pub ports: PortRange,
+    pub spool: Spool,
+    /// The address put in our SDP.
+    pub media_ip: IpAddr,
+    /// Our Contact in the dialogs we create.
+    pub contact: rsip::Uri,
+    pub edge_id: String,
 }
 
 pub async fn serve(context: Arc<Context>, mut incoming: TransactionReceiver, cancel: CancellationToken) {
@@ -29,7 +40,7 @@ pub async fn serve(context: Arc<Context>, mut incoming: TransactionReceiver, can
         let context = context.clone();
         tokio::spawn(async move {
             let method = tx.original.method;
-            if let Err(error) = handle(&context, tx).await {
+            if let Err(error) = handle(context, tx).await {
                 tracing::warn!(%error, ?method, "SIP transaction failed");
             }
         });
@@ -41,22 +52,32 @@ fn source(tx: &Transaction) -> Option<SocketAddr> {
     tx.connection.as_ref()?.get_remote_addr()?.addr.to_string().parse().ok()
 }
 
-async fn handle(context: &Context, mut tx: Transaction) -> rsipstack::Result<()> {
+async fn handle(context: Arc<Context>, mut tx: Transaction) -> rsipstack::Result<()> {
     let Some(from) = source(&tx) else {
         return tx.reply(StatusCode::BadRequest).await;
     };
+    // Requests inside a call (ACK, BYE, re-INVITE...) go to its dialog.
+    let in_dialog = tx.original.to_header().ok().and_then(|to| to.tag().ok().flatten()).is_some();
+    if in_dialog {
+        return match context.dialogs.match_dialog(&tx) {
+            Some(mut dialog) => dialog.handle(&mut tx).await,
+            None if tx.original.method == Method::Ack => Ok(()),
+            None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
+        };
+    }
+    let context = &context;
     metrics::counter!("crm_sip_requests_total", "method" => tx.original.method.to_string()).increment(1);
     match tx.original.method {
         Method::Options => tx.reply(StatusCode::OK).await,
         Method::Register => register(context, &mut tx, from).await,
-        Method::Invite => invite(context, &mut tx, from).await,
+        Method::Invite => invite(context, tx, from).await,
         Method::Ack => Ok(()),
         Method::Bye | Method::Cancel => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
         _ => tx.reply(StatusCode::MethodNotAllowed).await,
     }
 }
 
-async fn invite(context: &Context, tx: &mut Transaction, from: SocketAddr) -> rsipstack::Result<()> {
+async fn invite(context: &Arc<Context>, mut tx: Transaction, from: SocketAddr) -> rsipstack::Result<()> {
     let dialed = tx.original.uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
     let decision = match context.services.route_inbound(from.ip(), &dialed).await {
         Ok(decision) => decision,
@@ -69,9 +90,8 @@ async fn invite(context: &Context, tx: &mut Transaction, from: SocketAddr) -> rs
         Err(Refusal::UnknownSource) => StatusCode::Forbidden,
         Err(Refusal::UnknownNumber) => StatusCode::NotFound,
         Ok(route) => {
-            // Ringing agents, bridging and recording are the next step of the edge.
-            tracing::warn!(tenant = %route.tenant_id, number = route.number, "inbound call routed, but the edge does not bridge calls yet");
-            StatusCode::TemporarilyUnavailable
+            crate::call::inbound(context.clone(), route, tx).await;
+            return Ok(());
         }
     };
     tx.reply(status).await?;

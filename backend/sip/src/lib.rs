@@ -2,17 +2,23 @@
 //! from its Kerio Control trunk and registers agents' phones, without Asterisk.
 //!
 //! What is here: listeners, the registrar with digest authentication and blocking of addresses
-//! that keep failing, OPTIONS keep-alives, and toll-fraud protection: an INVITE from an unknown
-//! source or to an unknown number is refused (403/404), counted, and creates nothing.
+//! that keep failing, OPTIONS keep-alives, toll-fraud protection (an INVITE from an unknown
+//! source or to an unknown number is refused with 403/404, counted, and creates nothing), and
+//! inbound calls bridged to an agent's phone through our RTP relay, recorded.
+mod call;
 mod digest;
 mod guard;
 mod handler;
 mod registrar;
+mod sdp;
 
 pub use registrar::Registrar;
 
 use crm_core::services::{FailureLimiter, Services};
+use crm_media::PortRange;
+use crm_recording::Spool;
 use rsipstack::EndpointBuilder;
+use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::transport::TransportLayer;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
@@ -30,6 +36,10 @@ pub struct SipSettings {
     /// Failed registrations from one address before it is blocked for `block_for`.
     pub max_auth_failures: u32,
     pub block_for: Duration,
+    /// RTP ports (the range forwarded on Kerio Control).
+    pub rtp_ports: (u16, u16),
+    /// This process's name on the calls it handles.
+    pub edge_id: String,
 }
 
 pub struct SipEdge {
@@ -44,6 +54,7 @@ impl SipEdge {
         settings: SipSettings,
         services: Services,
         registrar: Arc<Registrar>,
+        spool: Spool,
         secret: &[u8],
     ) -> Result<Self, String> {
         let cancel = CancellationToken::new();
@@ -72,11 +83,26 @@ impl SipEdge {
             .with_user_agent("crm")
             .build();
         let incoming = endpoint.incoming_transactions().map_err(|e| e.to_string())?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        // What we advertise: the external address when behind NAT, else where we listen.
+        let media_ip = match (settings.external_ip, settings.addr.ip()) {
+            (Some(external), _) => external,
+            (None, ip) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            (None, ip) => ip,
+        };
+        let contact = rsipstack::sip::Uri::try_from(format!("sip:crm@{}", SocketAddr::new(media_ip, port)))
+            .map_err(|e| e.to_string())?;
         let context = Arc::new(handler::Context {
             services,
             registrar: registrar.clone(),
             digest: digest::Digest::new(secret),
             failures: FailureLimiter::new(settings.max_auth_failures, settings.block_for),
+            dialogs,
+            ports: PortRange::new(settings.addr.ip(), settings.rtp_ports.0, settings.rtp_ports.1),
+            spool,
+            media_ip,
+            contact,
+            edge_id: settings.edge_id.clone(),
         });
         tokio::spawn(async move { endpoint.serve().await });
         tokio::spawn(handler::serve(context, incoming, cancel.clone()));

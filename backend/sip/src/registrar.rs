@@ -38,6 +38,21 @@ impl Registrar {
     }
 }
 
+impl Registrar {
+    /// Every live phone of the tenant, with its user.
+    pub fn tenant_phones(&self, tenant: TenantId) -> Vec<(UserId, RegisteredPhone)> {
+        let now = Utc::now();
+        let all = self.by_username.lock().unwrap_or_else(|e| e.into_inner());
+        let mut phones: Vec<(UserId, RegisteredPhone)> = all
+            .values()
+            .filter(|r| r.tenant_id == tenant)
+            .flat_map(|r| r.phones.iter().filter(|p| p.expires_at > now).map(|p| (r.user_id, p.clone())))
+            .collect();
+        phones.sort_by(|a, b| a.1.contact.cmp(&b.1.contact));
+        phones
+    }
+}
+
 impl Presence for Registrar {
     fn phones(&self, tenant: TenantId, user: UserId) -> Vec<RegisteredPhone> {
         self.live(Utc::now(), |r| r.tenant_id == tenant && r.user_id == user)

@@ -240,3 +240,303 @@ async fn phones_register_with_their_password_and_guessers_are_blocked() {
     assert!(phone(register(&user, &password, 200)).await, "others are not blocked");
     assert_eq!(sip.registrar.phones(tenant, user_id).len(), 1, "a refreshed contact is not duplicated");
 }
+
+/// A pcap of `seconds` of a `freq` tone as G.711 RTP (`payload_type` 0 or 8), for sipp to play.
+fn tone_pcap(path: &std::path::Path, freq: f64, payload_type: u8, seconds: u32) {
+    let mut out = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        if v == 0x0004_0002 {
+            out.extend_from_slice(&2u16.to_le_bytes());
+            out.extend_from_slice(&4u16.to_le_bytes());
+        } else {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    for n in 0..seconds * 50 {
+        let payload: Vec<u8> = (0..160)
+            .map(|i| {
+                let s = (9000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(n * 160 + i) / 8000.0).sin()) as i16;
+                if payload_type == 0 {
+                    crm_recording::g711::linear_to_ulaw(s)
+                } else {
+                    crm_recording::g711::linear_to_alaw(s)
+                }
+            })
+            .collect();
+        let mut rtp = vec![0x80, payload_type];
+        rtp.extend_from_slice(&(n as u16).to_be_bytes());
+        rtp.extend_from_slice(&(n * 160).to_be_bytes());
+        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        rtp.extend_from_slice(&payload);
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+            127,
+            0,
+            0,
+            1,
+            127,
+            0,
+            0,
+            1,
+        ]);
+        frame.extend_from_slice(&[0x13, 0x88, 0x13, 0x88, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
+        frame.extend_from_slice(&rtp);
+        let micros = u64::from(n) * 20_000;
+        out.extend_from_slice(&((micros / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((micros % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+const AGENT_ANSWERS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="agent's phone answers">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Length: 0
+  ]]></send>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP LAW
+      a=rtpmap:LAW CODEC/8000
+  ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <nop><action><exec play_pcap_audio="agent.pcap"/></action></nop>
+  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+</scenario>"#;
+
+const TRUNK_CALLS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="Kerio sends a call">
+  <send retrans="500"><![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      CSeq: 1 INVITE
+      Contact: <sip:kerio@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP LAW 101
+      a=rtpmap:LAW CODEC/8000
+      a=rtpmap:101 telephone-event/8000
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      CSeq: 1 ACK
+      Content-Length: 0
+  ]]></send>
+  <nop><action><exec play_pcap_audio="trunk.pcap"/></action></nop>
+  <pause milliseconds="4000"/>
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      CSeq: 2 BYE
+      Content-Length: 0
+  ]]></send>
+  <recv response="200"/>
+</scenario>"#;
+
+/// sipp with its media on `media_port`, run in `dir` (where its pcap is).
+async fn sipp_media(
+    dir: &std::path::Path,
+    target: Option<std::net::SocketAddr>,
+    scenario: &str,
+    local: (&str, u16),
+    media_port: u16,
+    service: &str,
+) -> bool {
+    let file = dir.join(format!("{}.xml", local.1));
+    std::fs::write(&file, scenario).unwrap();
+    let mut command = tokio::process::Command::new("sipp");
+    if let Some(target) = target {
+        command.arg(target.to_string());
+    }
+    command
+        .args(["-sf", file.to_str().unwrap(), "-s", service, "-i", local.0, "-p", &local.1.to_string()])
+        .args([
+            "-mi",
+            local.0,
+            "-mp",
+            &media_port.to_string(),
+            "-m",
+            "1",
+            "-timeout",
+            "40s",
+            "-timeout_error",
+            "-nostdin",
+        ])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let output =
+        tokio::time::timeout(Duration::from_secs(60), command.output()).await.expect("sipp ends").expect("sipp runs");
+    if !output.status.success() {
+        eprintln!("sipp failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    output.status.success()
+}
+
+fn frequency(samples: &[i16]) -> f64 {
+    let crossings = samples.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    crossings as f64 / 2.0 / (samples.len() as f64 / 8000.0)
+}
+
+#[tokio::test]
+async fn a_trunk_call_rings_the_responsible_manager_and_both_sides_are_recorded() {
+    for (law, codec) in [(8u8, "PCMA"), (0, "PCMU")] {
+        let app = TestApp::spawn_with(|c| {
+            c.sip_addr = "127.0.0.1:0".into();
+            c.sip_rtp_ports = if law == 8 { "42000-42998".into() } else { "43000-43998".into() };
+        })
+        .await;
+        let sip = app.running.sip.as_ref().unwrap();
+        let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+        let api = app.gql().with_token(&owner.access);
+        let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
+        api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+        let customer =
+            json!({ "i": { "name": "Bob Caller", "phones": ["+998901234567"], "responsibleUserId": owner.user_id } });
+        api.ok("mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }", customer).await;
+        let created = api
+            .ok(
+                "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
+                json!({ "u": owner.user_id }),
+            )
+            .await;
+        let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
+        let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+
+        // The agent's phone registers, then waits for calls on the same address.
+        let dir = tempfile::tempdir().unwrap();
+        tone_pcap(&dir.path().join("trunk.pcap"), 440.0, law, 3);
+        tone_pcap(&dir.path().join("agent.pcap"), 1000.0, law, 3);
+        let phone_port = free_port("127.0.0.3");
+        assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
+        let agent_scenario = AGENT_ANSWERS.replace("LAW", &law.to_string()).replace("CODEC", codec);
+        let agent_dir = dir.path().to_path_buf();
+        let agent = tokio::spawn(async move {
+            sipp_media(&agent_dir, None, &agent_scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x")
+                .await
+        });
+        let mut events =
+            app.subscribe(&owner.access, "subscription { callEvents { id status customer { name } } }").await;
+
+        let trunk_scenario = TRUNK_CALLS.replace("LAW", &law.to_string()).replace("CODEC", codec);
+        let trunk_ok = sipp_media(
+            dir.path(),
+            Some(sip.addr),
+            &trunk_scenario,
+            ("127.0.0.2", free_port("127.0.0.2")),
+            free_port("127.0.0.2") & !1,
+            "+998712000000",
+        )
+        .await;
+        assert!(trunk_ok, "the trunk's call goes through ({codec})");
+        assert!(agent.await.unwrap(), "the agent's phone rang, answered and was hung up on");
+
+        let ringing = events.next_data().await;
+        assert_eq!(ringing["callEvents"]["status"], "RINGING");
+        assert_eq!(ringing["callEvents"]["customer"]["name"], "Bob Caller", "the pop-up carries the card");
+        assert_eq!(events.next_data().await["callEvents"]["status"], "ANSWERED");
+        assert_eq!(events.next_data().await["callEvents"]["status"], "COMPLETED");
+
+        let id = ringing["callEvents"]["id"].as_str().unwrap().to_owned();
+        let query = "query($id: ID!) { call(id: $id) { status hangupBy userId answeredAt endedAt recordingUrl recordingDurationSeconds } }";
+        let call = crm_testkit::wait_for("the recording", Duration::from_secs(20), || {
+            let api = api.clone();
+            let id = id.clone();
+            async move {
+                let c = api.ok(query, json!({ "id": id })).await["call"].clone();
+                (!c["recordingUrl"].is_null()).then_some(c)
+            }
+        })
+        .await;
+        assert_eq!(call["status"], "COMPLETED");
+        assert_eq!(call["hangupBy"], "CUSTOMER");
+        assert_eq!(call["userId"], owner.user_id.as_str());
+        let at = |k: &str| chrono::DateTime::parse_from_rfc3339(call[k].as_str().unwrap()).unwrap();
+        let talk = (at("endedAt") - at("answeredAt")).num_milliseconds() as f64 / 1000.0;
+        let recorded = call["recordingDurationSeconds"].as_f64().unwrap();
+        assert!((recorded - talk).abs() <= 0.5, "recording {recorded} s vs talk {talk} s");
+
+        let wav =
+            app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
+        let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+        let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+        let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+        let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+        // The middle of the 3 s both sides talked.
+        let window = 8000..16000;
+        let (l, r) = (frequency(&left[window.clone()]), frequency(&right[window]));
+        assert!((l - 440.0).abs() < 15.0, "{codec}: left (customer) is {l} Hz");
+        assert!((r - 1000.0).abs() < 15.0, "{codec}: right (agent) is {r} Hz");
+    }
+}
