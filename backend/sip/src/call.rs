@@ -5,7 +5,7 @@ use crate::sdp;
 use crm_core::calls::{HangupBy, Recording};
 use crm_core::telephony::{InboundRoute, RegisteredPhone};
 use crm_core::{CallId, TenantId, UserId};
-use crm_media::Relay;
+use crm_media::{Leg, Relay};
 use rsipstack::dialog::DialogId;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::invitation::InviteOption;
@@ -127,7 +127,7 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
         callee,
         destination: Some(SipAddr { r#type: Some(rsip::Transport::Udp), addr: phone.source.into() }),
         contact: context.contact.clone(),
-        offer: Some(sdp::build(agent_media, &offered, rand::random::<u32>().into())),
+        offer: Some(sdp::build(agent_media, &offered, rand::random::<u32>().into(), "sendrecv")),
         content_type: Some("application/sdp".into()),
         ..Default::default()
     };
@@ -188,7 +188,7 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
     };
     let chosen: Vec<u8> = agent_answer.payload_types.iter().copied().filter(|pt| offered.contains(pt)).collect();
     let customer_media = SocketAddr::new(context.media_ip, customer_leg.port);
-    let answer_sdp = sdp::build(customer_media, &chosen, rand::random::<u32>().into());
+    let answer_sdp = sdp::build(customer_media, &chosen, rand::random::<u32>().into(), "sendrecv");
     let content_type = rsip::Header::ContentType("application/sdp".into());
     if server.accept(Some(vec![content_type]), Some(answer_sdp)).is_err() {
         let _ = client.bye().await;
@@ -210,7 +210,8 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
     }
 
     // Talk until either side hangs up, then hang up the other.
-    let by = hung_up(&mut states, &ends).await;
+    let legs = Legs { relay: &relay, ends: &ends, media: [(customer_media, chosen.clone()), (agent_media, chosen)] };
+    let by = talk(&mut states, &legs).await;
     match by {
         HangupBy::Customer => {
             let _ = client.bye().await;
@@ -260,16 +261,50 @@ async fn caller_gone(states: &mut DialogStateReceiver, ends: &Ends) {
     std::future::pending::<()>().await;
 }
 
-/// Resolves with who hung up first once a bridged call ends.
-async fn hung_up(states: &mut DialogStateReceiver, ends: &Ends) -> HangupBy {
+struct Legs<'a> {
+    relay: &'a Relay,
+    ends: &'a Ends,
+    /// Our media address and codecs on each leg (customer, agent), for answering re-INVITEs.
+    media: [(SocketAddr, Vec<u8>); 2],
+}
+
+/// Serves the bridged call until either side hangs up; returns who did. Re-INVITEs (hold,
+/// resume, a new address) are answered here, as the media anchor: the relay follows the new
+/// address and the other side simply hears what the relay carries (silence while on hold).
+async fn talk(states: &mut DialogStateReceiver, legs: &Legs<'_>) -> HangupBy {
     while let Some(state) = states.recv().await {
-        if let DialogState::Terminated(id, reason) = state {
-            if ends.is_server(&id) {
-                return HangupBy::Customer;
+        match state {
+            DialogState::Terminated(id, reason) => {
+                if legs.ends.is_server(&id) {
+                    return HangupBy::Customer;
+                }
+                if legs.ends.is_client(&id) {
+                    return if matches!(reason, TerminatedReason::Timeout) {
+                        HangupBy::System
+                    } else {
+                        HangupBy::Agent
+                    };
+                }
             }
-            if ends.is_client(&id) {
-                return if matches!(reason, TerminatedReason::Timeout) { HangupBy::System } else { HangupBy::Agent };
+            DialogState::Updated(id, request, handle) => {
+                let leg = if legs.ends.is_server(&id) { Leg::Customer } else { Leg::Agent };
+                let offer = sdp::parse(request.body()).filter(|_| request.method == rsip::Method::Invite);
+                let Some(offer) = offer else {
+                    let _ = handle.reply(StatusCode::OK).await;
+                    continue;
+                };
+                legs.relay.set_remote(leg, Some(offer.addr));
+                let (addr, codecs) = &legs.media[leg as usize];
+                let body =
+                    sdp::build(*addr, codecs, rand::random::<u32>().into(), sdp::answer_direction(offer.direction));
+                let content_type = rsip::Header::ContentType("application/sdp".into());
+                let _ = handle.respond(StatusCode::OK, Some(vec![content_type]), Some(body)).await;
+                tracing::info!(?leg, direction = offer.direction, "re-INVITE answered");
             }
+            DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            _ => {}
         }
     }
     HangupBy::System

@@ -9,6 +9,18 @@ pub struct Media {
     pub addr: SocketAddr,
     /// In the offerer's order of preference.
     pub payload_types: Vec<u8>,
+    /// `sendrecv`, `sendonly` (the peer puts us on hold), `recvonly` or `inactive`.
+    pub direction: &'static str,
+}
+
+/// The direction to answer an offer with (RFC 3264 §6.1).
+pub fn answer_direction(offer: &str) -> &'static str {
+    match offer {
+        "sendonly" => "recvonly",
+        "recvonly" => "sendonly",
+        "inactive" => "inactive",
+        _ => "sendrecv",
+    }
 }
 
 /// The first audio stream of an SDP body.
@@ -17,7 +29,15 @@ pub fn parse(body: &[u8]) -> Option<Media> {
     let mut session_ip: Option<IpAddr> = None;
     let mut media_ip: Option<IpAddr> = None;
     let mut audio: Option<(u16, Vec<u8>)> = None;
+    let mut direction = "sendrecv";
     for line in text.lines().map(str::trim) {
+        if let Some(attribute) = line.strip_prefix("a=") {
+            for d in ["sendrecv", "sendonly", "recvonly", "inactive"] {
+                if attribute == d {
+                    direction = d;
+                }
+            }
+        }
         if let Some(c) = line.strip_prefix("c=") {
             let ip = c.split_whitespace().nth(2).and_then(|a| a.split('/').next()).and_then(|a| a.parse().ok());
             if audio.is_some() { media_ip = media_ip.or(ip) } else { session_ip = ip }
@@ -34,11 +54,11 @@ pub fn parse(body: &[u8]) -> Option<Media> {
         }
     }
     let (port, payload_types) = audio?;
-    Some(Media { addr: SocketAddr::new(media_ip.or(session_ip)?, port), payload_types })
+    Some(Media { addr: SocketAddr::new(media_ip.or(session_ip)?, port), payload_types, direction })
 }
 
 /// An SDP offer or answer for one audio stream at `addr` with `payload_types`.
-pub fn build(addr: SocketAddr, payload_types: &[u8], session: u64) -> Vec<u8> {
+pub fn build(addr: SocketAddr, payload_types: &[u8], session: u64, direction: &str) -> Vec<u8> {
     let ip = addr.ip();
     let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut sdp = format!(
@@ -54,7 +74,7 @@ pub fn build(addr: SocketAddr, payload_types: &[u8], session: u64) -> Vec<u8> {
             _ => {}
         }
     }
-    sdp.push_str("a=sendrecv\r\na=ptime:20\r\n");
+    sdp.push_str(&format!("a={direction}\r\na=ptime:20\r\n"));
     sdp.into_bytes()
 }
 
@@ -64,8 +84,10 @@ mod tests {
 
     #[test]
     fn round_trip_and_media_level_connection_wins() {
-        let offer = build("10.0.0.5:40000".parse().unwrap(), &[8, 0, 101], 7);
+        let offer = build("10.0.0.5:40000".parse().unwrap(), &[8, 0, 101], 7, "sendonly");
         let media = parse(&offer).unwrap();
+        assert_eq!(media.direction, "sendonly");
+        assert_eq!(answer_direction(media.direction), "recvonly");
         assert_eq!(media.addr, "10.0.0.5:40000".parse().unwrap());
         assert_eq!(media.payload_types, vec![8, 0, 101]);
         let kerio = b"v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nc=IN IP4 1.1.1.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0 18\r\nc=IN IP4 2.2.2.2\r\n";

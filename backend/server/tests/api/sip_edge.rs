@@ -540,3 +540,273 @@ async fn a_trunk_call_rings_the_responsible_manager_and_both_sides_are_recorded(
         assert!((r - 1000.0).abs() < 15.0, "{codec}: right (agent) is {r} Hz");
     }
 }
+
+/// The trunk's INVITE (fixed branch, so CANCEL can match it), then what `rest` says.
+fn trunk_invite(rest: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="Kerio call, not answered">
+  <send retrans="500"><![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-inv-[call_number]-[pid]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      CSeq: 1 INVITE
+      Contact: <sip:kerio@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio 40000 RTP/AVP 8
+  ]]></send>
+  <recv response="100" optional="true"/>
+  {rest}
+</scenario>"#
+    )
+}
+
+fn trunk_ack() -> &'static str {
+    r#"<send><![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-inv-[call_number]-[pid]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      CSeq: 1 ACK
+      Content-Length: 0
+  ]]></send>"#
+}
+
+fn trunk_gets(code: u16) -> String {
+    trunk_invite(&format!(
+        "<recv response=\"180\" optional=\"true\"/>\n  <recv response=\"{code}\"/>\n  {}",
+        trunk_ack()
+    ))
+}
+
+fn trunk_cancels() -> String {
+    trunk_invite(&format!(
+        r#"<recv response="180"/>
+  <pause milliseconds="500"/>
+  <send><![CDATA[
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-inv-[call_number]-[pid]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      CSeq: 1 CANCEL
+      Content-Length: 0
+  ]]></send>
+  <recv response="200"/>
+  <recv response="487"/>
+  {}"#,
+        trunk_ack()
+    ))
+}
+
+const AGENT_BUSY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="agent's phone is busy">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+  <recv request="ACK"/>
+</scenario>"#;
+
+const AGENT_RINGS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="agent's phone rings until cancelled">
+  <recv request="INVITE">
+    <action><ereg regexp="CSeq: *[0-9]+ INVITE" search_in="msg" assign_to="invite_cseq"/></action>
+  </recv>
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+  <recv request="CANCEL"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+  <send><![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [$invite_cseq]
+      Content-Length: 0
+  ]]></send>
+  <recv request="ACK"/>
+</scenario>"#;
+
+#[tokio::test]
+async fn unanswered_trunk_calls_are_missed_as_a_pbx_user_expects() {
+    let app = TestApp::spawn_with(|c| {
+        c.sip_addr = "127.0.0.1:0".into();
+        c.sip_rtp_ports = "44000-44998".into();
+    })
+    .await;
+    let sip = app.running.sip.as_ref().unwrap();
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    let last_call = || async {
+        let list = api.ok("{ calls(first: 1) { edges { node { status hangupBy sipCause } } } }", json!({})).await;
+        list["calls"]["edges"][0]["node"].clone()
+    };
+
+    // Nobody's phone is registered: the caller hears "unavailable".
+    assert!(sipp(sip.addr, &trunk_gets(480), "127.0.0.2", "+998712000000", false).await);
+    assert_eq!(last_call().await, json!({ "status": "MISSED", "hangupBy": "SYSTEM", "sipCause": 480 }));
+
+    let created = api
+        .ok(
+            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
+            json!({ "u": owner.user_id }),
+        )
+        .await;
+    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
+    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let phone_port = free_port("127.0.0.3");
+    assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
+    let dir = tempfile::tempdir().unwrap();
+    let phone = |scenario: &'static str| {
+        let dir = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            sipp_media(&dir, None, scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x").await
+        })
+    };
+
+    // The agent is busy: the caller hears busy.
+    let agent = phone(AGENT_BUSY);
+    assert!(sipp(sip.addr, &trunk_gets(486), "127.0.0.2", "+998712000000", false).await);
+    assert!(agent.await.unwrap());
+    assert_eq!(last_call().await, json!({ "status": "MISSED", "hangupBy": "AGENT", "sipCause": 486 }));
+
+    // The caller gives up while the phone rings: the phone stops ringing.
+    let agent = phone(AGENT_RINGS);
+    assert!(sipp(sip.addr, &trunk_cancels(), "127.0.0.2", "+998712000000", false).await);
+    assert!(agent.await.unwrap(), "the agent's phone was cancelled");
+    assert_eq!(last_call().await, json!({ "status": "MISSED", "hangupBy": "CUSTOMER", "sipCause": 487 }));
+}
+
+/// The trunk's call is answered, put on hold and resumed by re-INVITEs, then hung up.
+fn trunk_holds() -> String {
+    let reinvite = |cseq: u32, direction: &str, expect: &str| {
+        format!(
+            r#"<send retrans="500"><![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      CSeq: {cseq} INVITE
+      Contact: <sip:kerio@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 {cseq} IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio 40002 RTP/AVP 8
+      a={direction}
+  ]]></send>
+  <recv response="200">
+    <action><ereg regexp="a={expect}" search_in="body" check_it="true" assign_to="dir{cseq}"/><log message="[$dir{cseq}]"/></action>
+  </recv>
+  <send><![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      CSeq: {cseq} ACK
+      Content-Length: 0
+  ]]></send>"#
+        )
+    };
+    let scenario = TRUNK_CALLS.replace("LAW", "8").replace("CODEC", "PCMA");
+    let scenario = scenario.replace(
+        r#"<nop><action><exec play_pcap_audio="trunk.pcap"/></action></nop>
+  <pause milliseconds="4000"/>"#,
+        &format!(
+            "{}\n  <pause milliseconds=\"500\"/>\n  {}",
+            reinvite(2, "sendonly", "recvonly"),
+            reinvite(3, "sendrecv", "sendrecv")
+        ),
+    );
+    scenario.replace("CSeq: 2 BYE", "CSeq: 4 BYE")
+}
+
+#[tokio::test]
+async fn hold_and_resume_by_re_invite_keep_the_call() {
+    let app = TestApp::spawn_with(|c| {
+        c.sip_addr = "127.0.0.1:0".into();
+        c.sip_rtp_ports = "45000-45998".into();
+    })
+    .await;
+    let sip = app.running.sip.as_ref().unwrap();
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    let created = api
+        .ok(
+            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
+            json!({ "u": owner.user_id }),
+        )
+        .await;
+    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
+    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let phone_port = free_port("127.0.0.3");
+    assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
+    let dir = tempfile::tempdir().unwrap();
+    tone_pcap(&dir.path().join("agent.pcap"), 1000.0, 8, 1);
+    let agent_scenario = AGENT_ANSWERS.replace("LAW", "8").replace("CODEC", "PCMA");
+    let agent_dir = dir.path().to_path_buf();
+    let agent = tokio::spawn(async move {
+        sipp_media(&agent_dir, None, &agent_scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x").await
+    });
+    let trunk_ok = sipp_media(
+        dir.path(),
+        Some(sip.addr),
+        &trunk_holds(),
+        ("127.0.0.2", free_port("127.0.0.2")),
+        free_port("127.0.0.2") & !1,
+        "+998712000000",
+    )
+    .await;
+    assert!(trunk_ok, "hold is answered recvonly, resume sendrecv, and the call carries on");
+    assert!(agent.await.unwrap());
+    let list = api.ok("{ calls(first: 1) { edges { node { status hangupBy } } } }", json!({})).await;
+    assert_eq!(list["calls"]["edges"][0]["node"], json!({ "status": "COMPLETED", "hangupBy": "CUSTOMER" }));
+}
