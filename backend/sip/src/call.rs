@@ -6,8 +6,10 @@ use crm_core::calls::{HangupBy, Recording};
 use crm_core::telephony::{InboundRoute, RegisteredPhone};
 use crm_core::{CallId, TenantId, UserId};
 use crm_media::{Leg, Relay};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use rsipstack::dialog::DialogId;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
@@ -18,8 +20,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long the agent's phone may ring before the call counts as missed.
+/// How long phones may ring before the call counts as missed.
 const RING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the responsible manager's phones ring alone before everyone's ring.
+const RESPONSIBLE_FIRST: Duration = Duration::from_secs(10);
 
 struct Ends {
     server_call_id: String,
@@ -35,10 +39,107 @@ impl Ends {
     }
 }
 
-/// The phone to ring: the customer's responsible manager's, else any registered agent's.
-fn pick_phone(context: &Context, tenant: TenantId, responsible: Option<UserId>) -> Option<(UserId, RegisteredPhone)> {
+/// Who to ring, in stages: the responsible manager's phones first, alone for a while; then
+/// every registered phone of the company at once. Without a registered responsible manager,
+/// everyone at once.
+fn stages(context: &Context, tenant: TenantId, responsible: Option<UserId>) -> Vec<Vec<(UserId, RegisteredPhone)>> {
     let phones = context.registrar.tenant_phones(tenant);
-    responsible.and_then(|user| phones.iter().find(|(u, _)| *u == user).cloned()).or_else(|| phones.into_iter().next())
+    let (first, rest): (Vec<_>, Vec<_>) = phones.into_iter().partition(|(user, _)| Some(*user) == responsible);
+    [first, rest].into_iter().filter(|stage| !stage.is_empty()).collect()
+}
+
+/// How ringing ended.
+enum Rang {
+    Answered {
+        user: UserId,
+        dialog: InviteDialog,
+        response: rsip::Response,
+    },
+    CallerGone,
+    /// Nobody answered: 486 when every phone was busy, else 480.
+    Failed(u16),
+}
+
+struct Ringing<'a> {
+    context: &'a Context,
+    offer: &'a [u8],
+    caller: &'a rsip::Uri,
+    state_sender: &'a DialogStateSender,
+    server_call_id: &'a str,
+}
+
+impl Ringing<'_> {
+    /// Rings `phones` in parallel for up to `budget`; the first to answer wins and the others
+    /// are cancelled.
+    async fn ring(
+        &self,
+        phones: &[(UserId, RegisteredPhone)],
+        budget: Duration,
+        states: &mut DialogStateReceiver,
+    ) -> Rang {
+        let mut forks = Vec::new();
+        let mut pending = FuturesUnordered::new();
+        for (user, phone) in phones {
+            let Some(callee) = uri(&phone.contact) else { continue };
+            let option = InviteOption {
+                caller: self.caller.clone(),
+                callee,
+                destination: Some(SipAddr { r#type: Some(rsip::Transport::Udp), addr: phone.source.into() }),
+                contact: self.context.contact.clone(),
+                offer: Some(self.offer.to_vec()),
+                content_type: Some("application/sdp".into()),
+                ..Default::default()
+            };
+            match self.context.dialogs.do_invite_async(option, self.state_sender.clone()) {
+                Ok((dialog, answer)) => {
+                    let index = forks.len();
+                    forks.push((*user, dialog));
+                    pending.push(async move { (index, answer.await) });
+                }
+                Err(error) => tracing::warn!(%error, "cannot ring a phone"),
+            }
+        }
+        let cancel_all_but = |winner: Option<usize>| {
+            let losers: Vec<InviteDialog> =
+                forks.iter().enumerate().filter(|(i, _)| Some(*i) != winner).map(|(_, (_, d))| d.clone()).collect();
+            async move {
+                for dialog in losers {
+                    let _ = dialog.cancel().await;
+                }
+            }
+        };
+        let deadline = tokio::time::sleep(budget);
+        tokio::pin!(deadline);
+        let mut all_busy = true;
+        while !pending.is_empty() {
+            tokio::select! {
+                Some((index, result)) = pending.next() => {
+                    let response = match result {
+                        Ok(Ok((_, Some(response)))) => response,
+                        _ => {
+                            all_busy = false;
+                            continue;
+                        }
+                    };
+                    if response.status_code.kind() == rsip::StatusCodeKind::Successful {
+                        cancel_all_but(Some(index)).await;
+                        let (user, dialog) = forks[index].clone();
+                        return Rang::Answered { user, dialog, response };
+                    }
+                    all_busy &= matches!(response.status_code.code(), 486 | 600 | 603);
+                }
+                () = &mut deadline => {
+                    cancel_all_but(None).await;
+                    return Rang::Failed(480);
+                }
+                () = caller_gone(states, self.server_call_id) => {
+                    cancel_all_but(None).await;
+                    return Rang::CallerGone;
+                }
+            }
+        }
+        Rang::Failed(if all_busy && !forks.is_empty() { 486 } else { 480 })
+    }
 }
 
 fn uri(text: &str) -> Option<rsip::Uri> {
@@ -101,83 +202,65 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
         end(HangupBy::System, Some(488)).await;
         return;
     }
-    let Some((agent, phone)) = pick_phone(&context, tenant, customer.and_then(|c| c.responsible_user_id)) else {
+    let stages = stages(&context, tenant, customer.and_then(|c| c.responsible_user_id));
+    if stages.is_empty() {
         tracing::info!(call = %call_id, "no agent's phone is registered");
         let _ = server.reject(Some(StatusCode::TemporarilyUnavailable), None);
         end(HangupBy::System, Some(480)).await;
         return;
-    };
+    }
     let (Some(customer_leg), Some(agent_leg)) = (context.ports.allocate(), context.ports.allocate()) else {
         let _ = server.reject(Some(StatusCode::ServiceUnavailable), None);
         end(HangupBy::System, Some(503)).await;
         return;
     };
 
-    // Ring the agent's phone, offering the codecs the trunk offered, media through us.
+    // Ring the agents' phones, offering the codecs the trunk offered, media through us.
     let agent_media = SocketAddr::new(context.media_ip, agent_leg.port);
-    let (Some(callee), Some(caller_uri)) =
-        (uri(&phone.contact), uri(&format!("sip:{caller}@{}", context.contact.host_with_port)))
-    else {
+    let offer_sdp = sdp::build(agent_media, &offered, rand::random::<u32>().into(), "sendrecv");
+    let Some(caller_uri) = uri(&format!("sip:{caller}@{}", context.contact.host_with_port)) else {
         let _ = server.reject(Some(StatusCode::ServerInternalError), None);
         end(HangupBy::System, Some(500)).await;
         return;
     };
-    let option = InviteOption {
-        caller: caller_uri,
-        callee,
-        destination: Some(SipAddr { r#type: Some(rsip::Transport::Udp), addr: phone.source.into() }),
-        contact: context.contact.clone(),
-        offer: Some(sdp::build(agent_media, &offered, rand::random::<u32>().into(), "sendrecv")),
-        content_type: Some("application/sdp".into()),
-        ..Default::default()
+    let _ = server.ringing(None, None);
+    let ringing = Ringing {
+        context: &context,
+        offer: &offer_sdp,
+        caller: &caller_uri,
+        state_sender: &state_sender,
+        server_call_id: &server_call_id,
     };
-    let (client, invite) = match context.dialogs.do_invite_async(option, state_sender) {
-        Ok(started) => started,
-        Err(error) => {
-            tracing::warn!(%error, "cannot ring the agent's phone");
-            let _ = server.reject(Some(StatusCode::TemporarilyUnavailable), None);
-            end(HangupBy::System, Some(480)).await;
+    let started_ringing = tokio::time::Instant::now();
+    let mut outcome = Rang::Failed(480);
+    let last = stages.len() - 1;
+    for (n, stage) in stages.iter().enumerate() {
+        let budget = if n < last { RESPONSIBLE_FIRST } else { RING_TIMEOUT.saturating_sub(started_ringing.elapsed()) };
+        outcome = ringing.ring(stage, budget, &mut states).await;
+        if !matches!(outcome, Rang::Failed(_)) {
+            break;
+        }
+    }
+    let (agent, client, response) = match outcome {
+        Rang::Answered { user, dialog, response } => (user, dialog, response),
+        Rang::CallerGone => {
+            let _ = server.reject(Some(StatusCode::RequestTerminated), None);
+            end(HangupBy::Customer, Some(487)).await;
+            return;
+        }
+        Rang::Failed(code) => {
+            // All busy: the caller hears busy; otherwise unavailable.
+            let (status, by) = if code == 486 {
+                (StatusCode::BusyHere, HangupBy::Agent)
+            } else {
+                (StatusCode::TemporarilyUnavailable, HangupBy::System)
+            };
+            let _ = server.reject(Some(status), None);
+            end(by, Some(code)).await;
             return;
         }
     };
     let ends = Ends { server_call_id, client_call_id: client.id().call_id };
-    let _ = server.ringing(None, None);
-
-    // Wait for the agent to answer, the caller to give up, or the ring timeout.
-    let answer = tokio::select! {
-        result = tokio::time::timeout(RING_TIMEOUT, invite) => match result {
-            Ok(Ok(Ok((_, Some(response))))) => Ok(response),
-            Ok(_) => Err((HangupBy::System, 480)),
-            Err(_) => {
-                let _ = client.cancel().await;
-                Err((HangupBy::System, 480))
-            }
-        },
-        () = caller_gone(&mut states, &ends) => {
-            let _ = client.cancel().await;
-            Err((HangupBy::Customer, 487))
-        }
-    };
-    let response = match answer {
-        Ok(response) if response.status_code.kind() == rsip::StatusCodeKind::Successful => response,
-        Ok(response) => {
-            let code = response.status_code.code();
-            // Busy or declined: the caller hears busy; anything else, unavailable.
-            let status =
-                if matches!(code, 486 | 600 | 603) { StatusCode::BusyHere } else { StatusCode::TemporarilyUnavailable };
-            let _ = server.reject(Some(status), None);
-            end(HangupBy::Agent, Some(code)).await;
-            return;
-        }
-        Err((by, cause)) => {
-            let _ = server.reject(
-                Some(if cause == 487 { StatusCode::RequestTerminated } else { StatusCode::TemporarilyUnavailable }),
-                None,
-            );
-            end(by, Some(cause)).await;
-            return;
-        }
-    };
 
     // Answered: answer the trunk with what the agent chose, and bridge.
     let Some(agent_answer) = sdp::parse(response.body()) else {
@@ -250,10 +333,10 @@ async fn upload(services: crm_core::services::Services, spool: crm_recording::Sp
 }
 
 /// Resolves when the caller's dialog ends before the call is answered (CANCEL).
-async fn caller_gone(states: &mut DialogStateReceiver, ends: &Ends) {
+async fn caller_gone(states: &mut DialogStateReceiver, server_call_id: &str) {
     while let Some(state) = states.recv().await {
         if let DialogState::Terminated(id, _) = state
-            && ends.is_server(&id)
+            && id.call_id == server_call_id
         {
             return;
         }

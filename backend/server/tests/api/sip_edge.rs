@@ -170,6 +170,23 @@ fn counter(metrics: &str, name: &str) -> f64 {
     metrics.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
 }
 
+/// Waits until the newest call reads `expected` (the edge closes calls just after the SIP exchange).
+async fn newest_call_becomes(api: &crm_testkit::Gql, fields: &str, expected: serde_json::Value) {
+    let query = format!("{{ calls(first: 1) {{ edges {{ node {{ {fields} }} }} }} }}");
+    let mut last = serde_json::Value::Null;
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            last = api.ok(&query, json!({})).await["calls"]["edges"][0]["node"].clone();
+            if last == expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "the newest call is {last}, expected {expected}");
+}
+
 async fn app_with_edge() -> TestApp {
     TestApp::spawn_with(|c| c.sip_addr = "127.0.0.1:0".into()).await
 }
@@ -675,14 +692,11 @@ async fn unanswered_trunk_calls_are_missed_as_a_pbx_user_expects() {
     let api = app.gql().with_token(&owner.access);
     let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
     api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
-    let last_call = || async {
-        let list = api.ok("{ calls(first: 1) { edges { node { status hangupBy sipCause } } } }", json!({})).await;
-        list["calls"]["edges"][0]["node"].clone()
-    };
+    let fields = "status hangupBy sipCause";
 
     // Nobody's phone is registered: the caller hears "unavailable".
     assert!(sipp(sip.addr, &trunk_gets(480), "127.0.0.2", "+998712000000", false).await);
-    assert_eq!(last_call().await, json!({ "status": "MISSED", "hangupBy": "SYSTEM", "sipCause": 480 }));
+    newest_call_becomes(&api, fields, json!({ "status": "MISSED", "hangupBy": "SYSTEM", "sipCause": 480 })).await;
 
     let created = api
         .ok(
@@ -706,13 +720,13 @@ async fn unanswered_trunk_calls_are_missed_as_a_pbx_user_expects() {
     let agent = phone(AGENT_BUSY);
     assert!(sipp(sip.addr, &trunk_gets(486), "127.0.0.2", "+998712000000", false).await);
     assert!(agent.await.unwrap());
-    assert_eq!(last_call().await, json!({ "status": "MISSED", "hangupBy": "AGENT", "sipCause": 486 }));
+    newest_call_becomes(&api, fields, json!({ "status": "MISSED", "hangupBy": "AGENT", "sipCause": 486 })).await;
 
     // The caller gives up while the phone rings: the phone stops ringing.
     let agent = phone(AGENT_RINGS);
     assert!(sipp(sip.addr, &trunk_cancels(), "127.0.0.2", "+998712000000", false).await);
     assert!(agent.await.unwrap(), "the agent's phone was cancelled");
-    assert_eq!(last_call().await, json!({ "status": "MISSED", "hangupBy": "CUSTOMER", "sipCause": 487 }));
+    newest_call_becomes(&api, fields, json!({ "status": "MISSED", "hangupBy": "CUSTOMER", "sipCause": 487 })).await;
 }
 
 /// The trunk's call is answered, put on hold and resumed by re-INVITEs, then hung up.
@@ -807,6 +821,90 @@ async fn hold_and_resume_by_re_invite_keep_the_call() {
     .await;
     assert!(trunk_ok, "hold is answered recvonly, resume sendrecv, and the call carries on");
     assert!(agent.await.unwrap());
-    let list = api.ok("{ calls(first: 1) { edges { node { status hangupBy } } } }", json!({})).await;
-    assert_eq!(list["calls"]["edges"][0]["node"], json!({ "status": "COMPLETED", "hangupBy": "CUSTOMER" }));
+    newest_call_becomes(&api, "status hangupBy", json!({ "status": "COMPLETED", "hangupBy": "CUSTOMER" })).await;
+}
+
+/// An agent of the company with a registered phone at `ip`; returns (user id, phone port).
+async fn agent_with_phone(
+    app: &TestApp,
+    api: &crm_testkit::Gql,
+    edge: std::net::SocketAddr,
+    email: &str,
+    ip: &str,
+) -> (String, u16) {
+    let invited = api
+        .ok(
+            "mutation($e: String!) { inviteUser(email: $e, name: \"Agent\", role: AGENT) { user { id } inviteToken } }",
+            json!({ "e": email }),
+        )
+        .await;
+    let user_id = invited["inviteUser"]["user"]["id"].as_str().unwrap().to_owned();
+    let token = invited["inviteUser"]["inviteToken"].as_str().unwrap();
+    app.gql()
+        .ok(
+            "mutation($t: String!) { acceptInvite(inviteToken: $t, password: \"agent's password\") { accessToken } }",
+            json!({ "t": token }),
+        )
+        .await;
+    let created = api
+        .ok(
+            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
+            json!({ "u": user_id }),
+        )
+        .await;
+    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
+    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let port = free_port(ip);
+    assert!(sipp_from(edge, &register(&user, &password, 200), ip, port, "x", false).await);
+    (user_id, port)
+}
+
+#[tokio::test]
+async fn without_the_responsible_manager_every_agent_rings_and_the_first_to_answer_takes_it() {
+    let app = TestApp::spawn_with(|c| {
+        c.sip_addr = "127.0.0.1:0".into();
+        c.sip_rtp_ports = "46000-46998".into();
+    })
+    .await;
+    let sip = app.running.sip.as_ref().unwrap();
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    // The customer's manager (the owner) has no phone registered.
+    let customer =
+        json!({ "i": { "name": "Bob Caller", "phones": ["+998901234567"], "responsibleUserId": owner.user_id } });
+    api.ok("mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }", customer).await;
+    let (_busy_agent, busy_port) = agent_with_phone(&app, &api, sip.addr, "busy@acme.test", "127.0.0.3").await;
+    let (free_agent, free_port_) = agent_with_phone(&app, &api, sip.addr, "free@acme.test", "127.0.0.4").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    tone_pcap(&dir.path().join("agent.pcap"), 1000.0, 8, 1);
+    tone_pcap(&dir.path().join("trunk.pcap"), 440.0, 8, 1);
+    let run = |scenario: String, ip: &'static str, port: u16| {
+        let dir = dir.path().to_path_buf();
+        tokio::spawn(async move { sipp_media(&dir, None, &scenario, (ip, port), free_port(ip) & !1, "x").await })
+    };
+    let busy = run(AGENT_BUSY.to_owned(), "127.0.0.3", busy_port);
+    let answers = run(AGENT_ANSWERS.replace("LAW", "8").replace("CODEC", "PCMA"), "127.0.0.4", free_port_);
+    let trunk_ok = sipp_media(
+        dir.path(),
+        Some(sip.addr),
+        &TRUNK_CALLS.replace("LAW", "8").replace("CODEC", "PCMA"),
+        ("127.0.0.2", free_port("127.0.0.2")),
+        free_port("127.0.0.2") & !1,
+        "+998712000000",
+    )
+    .await;
+    assert!(trunk_ok);
+    assert!(busy.await.unwrap(), "the busy agent's phone rang too");
+    assert!(answers.await.unwrap());
+    newest_call_becomes(&api, "status userId", json!({ "status": "COMPLETED", "userId": free_agent })).await;
+
+    // When every phone is busy, the caller hears busy.
+    let busy = run(AGENT_BUSY.to_owned(), "127.0.0.3", busy_port);
+    let also_busy = run(AGENT_BUSY.to_owned(), "127.0.0.4", free_port_);
+    assert!(sipp(sip.addr, &trunk_gets(486), "127.0.0.2", "+998712000000", false).await);
+    assert!(busy.await.unwrap() && also_busy.await.unwrap());
+    newest_call_becomes(&api, "status sipCause", json!({ "status": "MISSED", "sipCause": 486 })).await;
 }
