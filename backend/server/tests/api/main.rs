@@ -5,6 +5,7 @@
 mod auth;
 mod calls;
 mod cli;
+mod crash;
 mod customers;
 mod files;
 mod http;

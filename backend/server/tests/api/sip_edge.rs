@@ -44,7 +44,7 @@ fn invite(expect: u16) -> String {
 }
 
 /// A REGISTER for `user` from sipp, with `auth` (sipp's [authentication ...] keyword) or none.
-fn register_request(user: &str, cseq: u32, auth: &str) -> String {
+pub(crate) fn register_request(user: &str, cseq: u32, auth: &str) -> String {
     format!(
         r#"<send retrans="500"><![CDATA[
       REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
@@ -60,7 +60,7 @@ fn register_request(user: &str, cseq: u32, auth: &str) -> String {
     )
 }
 
-fn register(user: &str, password: &str, expect: u16) -> String {
+pub(crate) fn register(user: &str, password: &str, expect: u16) -> String {
     format!(
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="REGISTER with digest">
@@ -118,16 +118,16 @@ const OPTIONS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="200"/>
 </scenario>"#;
 
-fn free_port(ip: &str) -> u16 {
+pub(crate) fn free_port(ip: &str) -> u16 {
     std::net::UdpSocket::bind((ip, 0)).unwrap().local_addr().unwrap().port()
 }
 
 /// Runs one sipp call of `scenario` from `local_ip` (UDP, or TCP with `tcp`); true when it passed.
-async fn sipp(edge: std::net::SocketAddr, scenario: &str, local_ip: &str, service: &str, tcp: bool) -> bool {
+pub(crate) async fn sipp(edge: std::net::SocketAddr, scenario: &str, local_ip: &str, service: &str, tcp: bool) -> bool {
     sipp_from(edge, scenario, local_ip, free_port(local_ip), service, tcp).await
 }
 
-async fn sipp_from(
+pub(crate) async fn sipp_from(
     edge: std::net::SocketAddr,
     scenario: &str,
     local_ip: &str,
@@ -147,7 +147,8 @@ async fn sipp_from(
         .current_dir(dir.path())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
     if tcp {
         command.args(["-t", "t1"]);
     }
@@ -259,7 +260,7 @@ async fn phones_register_with_their_password_and_guessers_are_blocked() {
 }
 
 /// A pcap of `seconds` of a `freq` tone as G.711 RTP (`payload_type` 0 or 8), for sipp to play.
-fn tone_pcap(path: &std::path::Path, freq: f64, payload_type: u8, seconds: u32) {
+pub(crate) fn tone_pcap(path: &std::path::Path, freq: f64, payload_type: u8, seconds: u32) {
     let mut out = Vec::new();
     for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
         if v == 0x0004_0002 {
@@ -323,7 +324,7 @@ fn tone_pcap(path: &std::path::Path, freq: f64, payload_type: u8, seconds: u32) 
     std::fs::write(path, out).unwrap();
 }
 
-const AGENT_ANSWERS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const AGENT_ANSWERS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="agent's phone answers">
   <recv request="INVITE" crlf="true"/>
   <send><![CDATA[
@@ -369,7 +370,7 @@ const AGENT_ANSWERS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
   ]]></send>
 </scenario>"#;
 
-const TRUNK_CALLS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const TRUNK_CALLS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="Kerio sends a call">
   <send retrans="500"><![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -421,7 +422,7 @@ const TRUNK_CALLS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>"#;
 
 /// sipp with its media on `media_port`, run in `dir` (where its pcap is).
-async fn sipp_media(
+pub(crate) async fn sipp_media(
     dir: &std::path::Path,
     target: Option<std::net::SocketAddr>,
     scenario: &str,
@@ -452,7 +453,8 @@ async fn sipp_media(
         .current_dir(dir)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
     let output =
         tokio::time::timeout(Duration::from_secs(60), command.output()).await.expect("sipp ends").expect("sipp runs");
     if !output.status.success() {
@@ -461,7 +463,7 @@ async fn sipp_media(
     output.status.success()
 }
 
-fn frequency(samples: &[i16]) -> f64 {
+pub(crate) fn frequency(samples: &[i16]) -> f64 {
     let crossings = samples.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
     crossings as f64 / 2.0 / (samples.len() as f64 / 8000.0)
 }

@@ -6,9 +6,10 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-struct Server {
-    child: Child,
-    addr: String,
+/// A real `crm serve` process, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
 }
 
 impl Drop for Server {
@@ -19,20 +20,30 @@ impl Drop for Server {
 }
 
 fn start(app_url: &str, admin_url: &str, redis: &str, data: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
+    let data = data.to_str().unwrap();
+    spawn_crm(&[
+        ("CRM_DATA_DIR", data),
+        ("CRM_DATABASE_URL", app_url),
+        ("CRM_DATABASE_ADMIN_URL", admin_url),
+        ("CRM_REDIS_URL", redis),
+        ("CRM_SIP_ADDR", "off"),
+    ])
+}
+
+/// Starts `crm serve` with `settings` on top of test defaults; returns once it listens.
+pub fn spawn_crm(settings: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crm"));
+    command
         .arg("serve")
         .env("CRM_HTTP_ADDR", "127.0.0.1:0")
-        .env("CRM_DATA_DIR", data)
-        .env("CRM_DATABASE_URL", app_url)
-        .env("CRM_DATABASE_ADMIN_URL", admin_url)
-        .env("CRM_REDIS_URL", redis)
         .env("CRM_SECRET_KEY", "shared-secret-of-this-installation-0123456789")
         .env("CRM_LOG_FORMAT", "json")
-        .env("CRM_SIP_ADDR", "off")
         .env("CRM_LOG_LEVEL", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("crm starts");
+        .stderr(Stdio::piped());
+    for (name, value) in settings {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("crm starts");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     // The process says where it listens; wait for that line (it ends when the process dies).
