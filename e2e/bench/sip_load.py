@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Load benchmark of the built-in SIP edge: sipp plays Kerio Control placing calls with RTP
+(a tone each way) to an agent played by a sipp UAS; every call is relayed and recorded.
+
+Steps of concurrent calls (50, 100, 200, 400, ...) run while they hold; for each: calls placed,
+failed, server CPU seconds per call-minute, resident memory, and RTP packets received versus
+written into recordings (loss). Usage: e2e/bench/sip-load [max concurrent calls]."""
+import csv, json, math, os, shutil, signal, socket, struct, subprocess, sys, tempfile, threading, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CRM = os.path.join(ROOT, "target", "release", "crm")
+SIP_PORT, PHONE_PORT, CALL_SECONDS = 5070, 5080, 20
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tone_pcap(path, freq, seconds):
+    def alaw(s):
+        sign = 0x80 if s >= 0 else 0
+        v = min(-s - 1 if s < 0 else s, 32767)
+        if v < 256:
+            e, m = 0, v >> 4
+        else:
+            e = v.bit_length() - 8
+            m = (v >> (e + 3)) & 0x0F
+        return (sign | (e << 4) | m) ^ 0x55
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for n in range(seconds * 50):
+        payload = bytes(alaw(int(9000 * math.sin(2 * math.pi * freq * (n * 160 + i) / 8000))) for i in range(160))
+        rtp = struct.pack("!BBHII", 0x80, 8, n & 0xFFFF, n * 160, 0x12345678) + payload
+        udp = struct.pack("!HHHH", 5000, 5000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\0" * 12 + b"\x08\x00" + ip
+        us = n * 20000
+        out += struct.pack("<IIII", us // 1000000, us % 1000000, len(frame), len(frame)) + frame
+    open(path, "wb").write(out)
+
+
+def gql(addr, query, variables=None, token=None):
+    req = urllib.request.Request(f"http://{addr}/graphql", json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                 {"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})})
+    body = json.load(urllib.request.urlopen(req))
+    if body.get("errors"):
+        raise SystemExit(f"GraphQL error: {body['errors']}")
+    return body["data"]
+
+
+HEAD = """Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      Call-ID: [call_id]"""
+
+REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="register">
+  <send retrans="500"><![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      %(h)s
+      From: <sip:%(u)s@[remote_ip]>;tag=[pid]
+      To: <sip:%(u)s@[remote_ip]>
+      CSeq: 1 REGISTER
+      Contact: <sip:%(u)s@[local_ip]:[local_port]>
+      Expires: 3600
+      Content-Length: 0
+  ]]></send>
+  <recv response="401" auth="true"/>
+  <send retrans="500"><![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      %(h)s
+      From: <sip:%(u)s@[remote_ip]>;tag=[pid]
+      To: <sip:%(u)s@[remote_ip]>
+      CSeq: 2 REGISTER
+      Contact: <sip:%(u)s@[local_ip]:[local_port]>
+      Expires: 3600
+      [authentication username=%(u)s password=%(p)s]
+      Content-Length: 0
+  ]]></send>
+  <recv response="200"/>
+</scenario>"""
+
+AGENT = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="agent">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+  ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <nop><action><exec play_pcap_audio="agent.pcap"/></action></nop>
+  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+</scenario>"""
+
+TRUNK = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="kerio">
+  <send retrans="500"><![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      %(h)s
+      From: <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      CSeq: 1 INVITE
+      Contact: <sip:kerio@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+      ACK [next_url] SIP/2.0
+      %(h)s
+      From: <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      CSeq: 1 ACK
+      Content-Length: 0
+  ]]></send>
+  <nop><action><exec play_pcap_audio="trunk.pcap"/></action></nop>
+  <pause milliseconds="%(ms)d"/>
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      %(h)s
+      From: <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      CSeq: 2 BYE
+      Content-Length: 0
+  ]]></send>
+  <recv response="200"/>
+</scenario>"""
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main():
+    max_calls = int(sys.argv[1]) if len(sys.argv) > 1 else 800
+    work = tempfile.mkdtemp(prefix="crm-sip-load-")
+    for name, text in [("agent.xml", AGENT), ("register.xml", REGISTER)]:
+        pass
+    tone_pcap(os.path.join(work, "trunk.pcap"), 440, CALL_SECONDS)
+    tone_pcap(os.path.join(work, "agent.pcap"), 1000, CALL_SECONDS)
+    log = open(os.path.join(work, "crm.log"), "w")
+    env = dict(os.environ, CRM_DATA_DIR=os.path.join(work, "data"), CRM_HTTP_ADDR="127.0.0.1:18282",
+               CRM_SIP_ADDR=f"127.0.0.1:{SIP_PORT}", CRM_SIP_RTP_PORTS="20000-59998", CRM_LOG_FORMAT="json",
+               CRM_LOG_LEVEL="warn,crm_sip=info", CRM_EDGE_ID="bench")
+    crm = subprocess.Popen([CRM, "serve"], env=env, stderr=log, stdout=log)
+    children = [crm]
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen("http://127.0.0.1:18282/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        addr = "127.0.0.1:18282"
+        signed = gql(addr, 'mutation { signUp(input: {company: "Bench", name: "Owner", email: "owner@bench.test", password: "benchmark password", defaultCountry: "UZ"}) { accessToken userId } }')["signUp"]
+        token, user_id = signed["accessToken"], signed["userId"]
+        gql(addr, 'mutation { createTrunk(input: {name: "Kerio", sources: ["127.0.0.2"], numbers: ["+998712000000"]}) { id } }', token=token)
+        ext = gql(addr, "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }", {"u": user_id}, token)["createSipExtension"]
+        open(os.path.join(work, "register.xml"), "w").write(REGISTER % {"h": HEAD, "u": ext["extension"]["username"], "p": ext["password"]})
+        subprocess.run(["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", "register.xml", "-i", "127.0.0.3", "-p", str(PHONE_PORT), "-m", "1", "-nostdin",
+                        "-timeout", "10s", "-timeout_error"], cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        open(os.path.join(work, "agent.xml"), "w").write(AGENT)
+        agent = subprocess.Popen(["sipp", "-sf", "agent.xml", "-i", "127.0.0.3", "-p", str(PHONE_PORT), "-mi", "127.0.0.3", "-mp", "30000",
+                                  "-nostdin", "-bg", "-trace_err"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        children.append(agent)
+        open(os.path.join(work, "trunk.xml"), "w").write(TRUNK % {"h": HEAD, "ms": CALL_SECONDS * 1000})
+        print(f"| concurrent calls | calls placed | failed | calls/s reached | CPU s per call-minute | cores per 100 calls | RSS MB | RSS MB per call | RTP received | recorded | loss |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        step, offset = 50, 0
+        while step <= max_calls:
+            rate = max(step // 5, 1)
+            log.flush()
+            offset = os.path.getsize(log.name)
+            cpu0, t0, peak = cpu_seconds(crm.pid), time.time(), 0.0
+            stats = os.path.join(work, f"stats-{step}.csv")
+            trunk = subprocess.Popen(["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", "trunk.xml", "-s", "+998712000000", "-i", "127.0.0.2",
+                                      "-p", "5090", "-mi", "127.0.0.2", "-mp", "40000", "-r", str(rate), "-l", str(step), "-m", str(step),
+                                      "-nostdin", "-trace_stat", "-stf", stats, "-fd", "1", "-timeout", str(CALL_SECONDS * 3) + "s"],
+                                     cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while trunk.poll() is None:
+                peak = max(peak, rss_mb(crm.pid))
+                time.sleep(0.5)
+            elapsed, cpu = time.time() - t0, cpu_seconds(crm.pid) - cpu0
+            # Calls end a moment after sipp's BYE; give the edge time to log them.
+            time.sleep(2)
+            rows = list(csv.DictReader(open(stats), delimiter=";"))
+            last = rows[-1] if rows else {}
+            ok = int(last.get("SuccessfulCall(C)", 0))
+            failed = int(last.get("FailedCall(C)", 0)) + (step - ok - int(last.get("FailedCall(C)", 0)))
+            received = recorded = 0
+            with open(log.name) as f:
+                f.seek(offset)
+                for line in f:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    if entry.get("message") == "call ended":
+                        r = json.loads(entry["received"]); w = json.loads(entry["recorded"])
+                        received += sum(r); recorded += sum(w)
+            call_minutes = step * CALL_SECONDS / 60
+            cores = cpu / (CALL_SECONDS + step / rate)
+            loss = (1 - recorded / received) * 100 if received else 100.0
+            print(f"| {step} | {ok + failed} | {failed} | {step / (step / rate):.1f} | {cpu / call_minutes:.3f} | {cores * 100 / step:.3f} | {peak:.0f} | {peak / step:.2f} | {received} | {recorded} | {loss:.3f} % |", flush=True)
+            if failed or loss > 0.1:
+                break
+            step *= 2
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
