@@ -171,8 +171,6 @@ def rss_mb(pid):
 def main():
     max_calls = int(sys.argv[1]) if len(sys.argv) > 1 else 800
     work = tempfile.mkdtemp(prefix="crm-sip-load-")
-    for name, text in [("agent.xml", AGENT), ("register.xml", REGISTER)]:
-        pass
     tone_pcap(os.path.join(work, "trunk.pcap"), 440, CALL_SECONDS)
     tone_pcap(os.path.join(work, "agent.pcap"), 1000, CALL_SECONDS)
     log = open(os.path.join(work, "crm.log"), "w")
@@ -198,10 +196,12 @@ def main():
                         "-timeout", "10s", "-timeout_error"], cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         open(os.path.join(work, "agent.xml"), "w").write(AGENT)
         agent = subprocess.Popen(["sipp", "-sf", "agent.xml", "-i", "127.0.0.3", "-p", str(PHONE_PORT), "-mi", "127.0.0.3", "-mp", "30000",
-                                  "-nostdin", "-bg", "-trace_err"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  "-nostdin", "-trace_err"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         children.append(agent)
         open(os.path.join(work, "trunk.xml"), "w").write(TRUNK % {"h": HEAD, "ms": CALL_SECONDS * 1000})
-        print(f"| concurrent calls | calls placed | failed | calls/s reached | CPU s per call-minute | cores per 100 calls | RSS MB | RSS MB per call | RTP received | recorded | loss |")
+        idle = rss_mb(crm.pid)
+        print(f"Server resident memory before the first call: {idle:.0f} MB\n")
+        print(f"| concurrent calls | calls placed | failed | calls/s reached | CPU s per call-minute | cores per 100 concurrent calls | peak RSS MB | MB per call above idle | RTP received | recorded | loss |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         step, offset = 50, 0
         while step <= max_calls:
@@ -236,9 +236,10 @@ def main():
                         r = json.loads(entry["received"]); w = json.loads(entry["recorded"])
                         received += sum(r); recorded += sum(w)
             call_minutes = step * CALL_SECONDS / 60
-            cores = cpu / (CALL_SECONDS + step / rate)
+            # A call-minute per minute per call: 100 concurrent calls cost 100 call-minutes each minute.
+            cores = cpu / call_minutes * 100 / 60
             loss = (1 - recorded / received) * 100 if received else 100.0
-            print(f"| {step} | {ok + failed} | {failed} | {step / (step / rate):.1f} | {cpu / call_minutes:.3f} | {cores * 100 / step:.3f} | {peak:.0f} | {peak / step:.2f} | {received} | {recorded} | {loss:.3f} % |", flush=True)
+            print(f"| {step} | {ok + failed} | {failed} | {step / (step / rate):.1f} | {cpu / call_minutes:.3f} | {cores:.3f} | {peak:.0f} | {(peak - idle) / step:.3f} | {received} | {recorded} | {loss:.3f} % |", flush=True)
             if failed or loss > 0.1:
                 break
             step *= 2
