@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_foundation;
 mod m0002_telephony;
 mod m0003_calls;
+mod m0004_trunk_address;
 pub mod rls;
 
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_telephony::Migration),
             Box::new(m0003_calls::Migration),
+            Box::new(m0004_trunk_address::Migration),
         ]
     }
 }

@@ -45,6 +45,8 @@ pub struct TrunkInput {
     #[graphql(default)]
     pub numbers: Vec<String>,
     pub default_caller_id: Option<String>,
+    /// Where outbound calls go: Kerio Control's (or the provider's) SIP address, `ip` or `ip:port`.
+    pub address: Option<String>,
     #[graphql(default = true)]
     pub qualify: bool,
 }
@@ -56,6 +58,7 @@ impl From<TrunkInput> for DomainTrunkInput {
             sources: i.sources,
             numbers: i.numbers,
             default_caller_id: i.default_caller_id,
+            address: i.address,
             qualify: i.qualify,
         }
     }

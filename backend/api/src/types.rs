@@ -207,6 +207,8 @@ pub struct Trunk {
     /// Numbers it delivers, E.164.
     pub numbers: Vec<String>,
     pub default_caller_id: Option<String>,
+    /// Where outbound calls go (host:port).
+    pub address: Option<String>,
     pub qualify: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -220,6 +222,7 @@ impl From<crm_core::telephony::Trunk> for Trunk {
             sources: t.sources.iter().map(ToString::to_string).collect(),
             numbers: t.numbers,
             default_caller_id: t.default_caller_id,
+            address: t.address.map(|a| a.to_string()),
             qualify: t.qualify,
             created_at: t.created_at,
             updated_at: t.updated_at,

@@ -20,6 +20,8 @@ pub struct Trunk {
     pub numbers: Vec<String>,
     /// Caller ID for outbound calls, in E.164.
     pub default_caller_id: Option<String>,
+    /// Where outbound calls go (host:port of Kerio Control or the provider).
+    pub address: Option<std::net::SocketAddr>,
     /// Send OPTIONS keep-alives and track reachability.
     pub qualify: bool,
     pub created_at: DateTime<Utc>,
@@ -51,6 +53,13 @@ pub struct RegisteredPhone {
 /// Who is registered where: answered by the SIP edge's registrar.
 pub trait Presence: Send + Sync + 'static {
     fn phones(&self, tenant: TenantId, user: UserId) -> Vec<RegisteredPhone>;
+}
+
+/// Places outbound calls: the SIP edge implements it. It rings the agent's own phones first
+/// and, once one answers, calls the number through the trunk and bridges the two.
+#[async_trait::async_trait]
+pub trait Dialer: Send + Sync + 'static {
+    async fn dial(&self, call: crate::calls::Call, phones: Vec<RegisteredPhone>, trunk: Trunk) -> crate::Result<()>;
 }
 
 /// Where an inbound call belongs.
@@ -150,6 +159,7 @@ mod tests {
             sources: parse_sources(&sources.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap(),
             numbers: vec!["+998712000000".into()],
             default_caller_id: None,
+            address: None,
             qualify: true,
             created_at: Utc::now(),
             updated_at: Utc::now(),

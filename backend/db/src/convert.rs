@@ -69,6 +69,7 @@ pub fn trunk(m: trunks::Model, numbers: Vec<String>) -> Result<Trunk, Error> {
         sources,
         numbers,
         default_caller_id: m.default_caller_id,
+        address: m.address.and_then(|a| a.parse().ok()),
         qualify: m.qualify,
         created_at: m.created_at,
         updated_at: m.updated_at,

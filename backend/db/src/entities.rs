@@ -158,6 +158,7 @@ pub mod trunks {
         /// Space-separated networks.
         pub sources: String,
         pub default_caller_id: Option<String>,
+        pub address: Option<String>,
         pub qualify: bool,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,

@@ -131,6 +131,7 @@ impl SqlTenantTx {
             name: Set(trunk.name.clone()),
             sources: Set(trunk.sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")),
             default_caller_id: Set(trunk.default_caller_id.clone()),
+            address: Set(trunk.address.map(|a| a.to_string())),
             qualify: Set(trunk.qualify),
             created_at: Set(trunk.created_at),
             updated_at: Set(trunk.updated_at),

@@ -5,7 +5,7 @@ use crate::sdp;
 use crm_core::calls::{HangupBy, Recording};
 use crm_core::telephony::{InboundRoute, RegisteredPhone};
 use crm_core::{CallId, TenantId, UserId};
-use crm_media::{Leg, Relay};
+use crm_media::{Leg, Relay, RtpSocket};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rsipstack::dialog::DialogId;
@@ -278,43 +278,67 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
         end(HangupBy::System, Some(500)).await;
         return;
     }
-    let key = format!("tenants/{tenant}/recordings/{call_id}.wav");
-    let writer = match context.spool.create(&call_id.to_string(), &key) {
-        Ok(writer) => Some(writer),
-        Err(error) => {
-            tracing::error!(%error, call = %call_id, "cannot start the recording; the call goes on unrecorded");
-            None
-        }
+    let bridged = Bridged {
+        tenant,
+        call_id,
+        agent,
+        customer: server,
+        agent_dialog: client,
+        ends,
+        legs: [(customer_leg, offer.map(|o| o.addr)), (agent_leg, Some(agent_answer.addr))],
+        codecs: chosen,
     };
-    let remotes = [offer.map(|o| o.addr), Some(agent_answer.addr)];
-    let relay = Relay::start(customer_leg, agent_leg, remotes, writer);
-    if let Err(error) = context.services.answer_call(tenant, call_id, agent).await {
-        tracing::error!(%error, call = %call_id, "could not mark a call answered");
-    }
-
-    // Talk until either side hangs up, then hang up the other.
-    let legs = Legs { relay: &relay, ends: &ends, media: [(customer_media, chosen.clone()), (agent_media, chosen)] };
-    let by = talk(&mut states, &legs).await;
-    match by {
-        HangupBy::Customer => {
-            let _ = client.bye().await;
-        }
-        _ => {
-            let _ = server.bye().await;
-        }
-    }
-    let (stats, recording) = relay.stop().await;
-    end(by, None).await;
-    tracing::info!(call = %call_id, received = ?stats.received, recorded = ?stats.recorded, "call ended");
-    if let Some(Ok(_)) = recording {
-        let (services, spool) = (context.services.clone(), context.spool.clone());
-        tokio::spawn(async move { upload(services, spool, tenant, call_id).await });
-    }
-    hold(client, server);
+    bridged.run(&context, &mut states).await;
 }
 
-/// Keeps the dialogs alive until both are done (their handles end the transactions).
-fn hold(_client: InviteDialog, _server: InviteDialog) {}
+/// A call both of whose sides answered: relayed, recorded, and closed when either hangs up.
+struct Bridged {
+    tenant: TenantId,
+    call_id: CallId,
+    agent: UserId,
+    customer: InviteDialog,
+    agent_dialog: InviteDialog,
+    ends: Ends,
+    /// Our RTP socket and the peer's signalled address, customer side then agent side.
+    legs: [(RtpSocket, Option<SocketAddr>); 2],
+    codecs: Vec<u8>,
+}
+
+impl Bridged {
+    async fn run(self, context: &Context, states: &mut DialogStateReceiver) {
+        let Bridged { tenant, call_id, agent, customer, agent_dialog, ends, legs, codecs } = self;
+        let key = format!("tenants/{tenant}/recordings/{call_id}.wav");
+        let writer = match context.spool.create(&call_id.to_string(), &key) {
+            Ok(writer) => Some(writer),
+            Err(error) => {
+                tracing::error!(%error, call = %call_id, "cannot start the recording; the call goes on unrecorded");
+                None
+            }
+        };
+        let [(customer_leg, customer_remote), (agent_leg, agent_remote)] = legs;
+        let media =
+            [SocketAddr::new(context.media_ip, customer_leg.port), SocketAddr::new(context.media_ip, agent_leg.port)];
+        let relay = Relay::start(customer_leg, agent_leg, [customer_remote, agent_remote], writer);
+        if let Err(error) = context.services.answer_call(tenant, call_id, agent).await {
+            tracing::error!(%error, call = %call_id, "could not mark a call answered");
+        }
+
+        // Talk until either side hangs up, then hang up the other.
+        let legs = Legs { relay: &relay, ends: &ends, media: [(media[0], codecs.clone()), (media[1], codecs)] };
+        let by = talk(states, &legs).await;
+        let other = if by == HangupBy::Customer { &agent_dialog } else { &customer };
+        let _ = other.bye().await;
+        let (stats, recording) = relay.stop().await;
+        if let Err(error) = context.services.end_call(tenant, call_id, by, None).await {
+            tracing::error!(%error, call = %call_id, "could not close a call");
+        }
+        tracing::info!(call = %call_id, received = ?stats.received, recorded = ?stats.recorded, "call ended");
+        if let Some(Ok(_)) = recording {
+            let (services, spool) = (context.services.clone(), context.spool.clone());
+            tokio::spawn(async move { upload(services, spool, tenant, call_id).await });
+        }
+    }
+}
 
 async fn upload(services: crm_core::services::Services, spool: crm_recording::Spool, tenant: TenantId, call: CallId) {
     match spool.upload(&call.to_string()).await {

@@ -15,6 +15,8 @@ pub struct TrunkInput {
     pub sources: Vec<String>,
     pub numbers: Vec<String>,
     pub default_caller_id: Option<String>,
+    /// host:port for outbound calls.
+    pub address: Option<String>,
     pub qualify: bool,
 }
 
@@ -55,7 +57,18 @@ async fn build_trunk(
                 .map_err(|_| Error::bad_input("defaultCallerId", format!("{c:?} is not a phone number")))
         })
         .transpose()?;
+    let address = input
+        .address
+        .filter(|a| !a.trim().is_empty())
+        .map(|a| {
+            a.trim()
+                .parse::<std::net::SocketAddr>()
+                .or_else(|_| a.trim().parse::<IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 5060)))
+                .map_err(|_| Error::bad_input("address", format!("{a:?} is not an IP address with an optional port")))
+        })
+        .transpose()?;
     Ok(Trunk {
+        address,
         id,
         name: check_len("name", &input.name, 100)?,
         sources: telephony::parse_sources(&input.sources)?,
