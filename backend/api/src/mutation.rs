@@ -171,6 +171,20 @@ impl Mutation {
         })
     }
 
+    /// Click-to-call: rings your own phone; when you pick up, calls the number (or the
+    /// customer's first phone) through the trunk, and records the call.
+    async fn dial(
+        &self,
+        ctx: &Context<'_>,
+        number: Option<String>,
+        customer_id: Option<ID>,
+        trunk_id: Option<ID>,
+    ) -> ApiResult<Call> {
+        let customer = customer_id.map(|id| parse_id("customerId", &id)).transpose()?;
+        let trunk = trunk_id.map(|id| parse_id("trunkId", &id)).transpose()?;
+        Ok(services(ctx).dial(principal(ctx)?, number, customer, trunk).await?.into())
+    }
+
     async fn create_customer(&self, ctx: &Context<'_>, input: CreateCustomerInput) -> ApiResult<Customer> {
         let responsible_user_id = input.responsible_user_id.map(|id| parse_id("responsibleUserId", &id)).transpose()?;
         let input = CustomerInput { name: input.name, phones: input.phones, responsible_user_id };

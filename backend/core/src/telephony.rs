@@ -59,6 +59,8 @@ pub trait Presence: Send + Sync + 'static {
 /// and, once one answers, calls the number through the trunk and bridges the two.
 #[async_trait::async_trait]
 pub trait Dialer: Send + Sync + 'static {
+    /// This process's name on the calls it handles.
+    fn edge_id(&self) -> &str;
     async fn dial(&self, call: crate::calls::Call, phones: Vec<RegisteredPhone>, trunk: Trunk) -> crate::Result<()>;
 }
 

@@ -104,6 +104,7 @@ impl SipEdge {
             contact,
             edge_id: settings.edge_id.clone(),
         });
+        context.services.set_dialer(Arc::new(call::SipDialer(context.clone())));
         tokio::spawn(async move { endpoint.serve().await });
         tokio::spawn(handler::serve(context, incoming, cancel.clone()));
         tracing::info!(%addr, "SIP edge listening on UDP and TCP");

@@ -6,7 +6,7 @@ use crate::calls::{Call, CallQuery, CallStatus, Direction, HangupBy, Recording};
 use crate::events::{Event, EventKind};
 use crate::ports::{Customer, Page};
 use crate::telephony::InboundRoute;
-use crate::{CallId, Error, Result, TenantId, UserId, phone};
+use crate::{CallId, CustomerId, Error, Result, TenantId, TrunkId, UserId, phone};
 use chrono::Utc;
 
 pub const MAX_CALL_PAGE: u64 = 100;
@@ -68,6 +68,82 @@ impl Services {
         if call.status != status {
             self.announce_call(&call).await;
         }
+        Ok(call)
+    }
+
+    /// Click-to-call: rings the caller's own phone, then calls `number` (or the customer's
+    /// first phone) through `trunk` (or the first trunk with an outbound address).
+    pub async fn dial(
+        &self,
+        principal: &Principal,
+        number: Option<String>,
+        customer: Option<CustomerId>,
+        trunk: Option<TrunkId>,
+    ) -> Result<Call> {
+        principal.require_scope("calls:write")?;
+        let dialer = self
+            .dialer
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::Conflict("calls cannot be placed: the SIP edge is off".into()))?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let country = tx.get_tenant().await?.default_country;
+        let customer = match customer {
+            Some(id) => Some(tx.customer(id).await?.ok_or(Error::NotFound)?),
+            None => None,
+        };
+        let number = match (number, &customer) {
+            (Some(number), _) => phone::normalize(&number, &country)
+                .map_err(|_| Error::bad_input("number", "this is not a phone number"))?,
+            (None, Some(customer)) => customer
+                .phones
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::bad_input("customerId", "this customer has no phone number"))?,
+            (None, None) => return Err(Error::bad_input("number", "give a number or a customer to call")),
+        };
+        let customer = match customer {
+            Some(customer) => Some(customer),
+            None => tx.customer_by_phone(&number).await?,
+        };
+        let trunks = tx.trunks().await?;
+        let trunk = match trunk {
+            Some(id) => trunks.into_iter().find(|t| t.id == id).ok_or(Error::NotFound)?,
+            None => trunks
+                .into_iter()
+                .find(|t| t.address.is_some())
+                .ok_or_else(|| Error::bad_input("trunkId", "no trunk has an outbound address"))?,
+        };
+        if trunk.address.is_none() {
+            return Err(Error::bad_input("trunkId", "this trunk has no outbound address"));
+        }
+        let phones =
+            self.presence.as_ref().map(|p| p.phones(principal.tenant_id, principal.user_id)).unwrap_or_default();
+        if phones.is_empty() {
+            return Err(Error::Conflict("your phone is not registered: sign in to it, then call again".into()));
+        }
+        let call = Call {
+            id: CallId::new(),
+            tenant_id: principal.tenant_id,
+            direction: Direction::Outbound,
+            status: CallStatus::Ringing,
+            from_number: trunk.default_caller_id.clone().or_else(|| trunk.numbers.first().cloned()).unwrap_or_default(),
+            to_number: number,
+            trunk_id: Some(trunk.id),
+            customer_id: customer.map(|c| c.id),
+            user_id: Some(principal.user_id),
+            edge: dialer.edge_id().to_owned(),
+            started_at: Utc::now(),
+            answered_at: None,
+            ended_at: None,
+            hangup_by: None,
+            sip_cause: None,
+            recording: None,
+        };
+        tx.insert_call(&call).await?;
+        tx.commit().await?;
+        self.announce_call(&call).await;
+        dialer.dial(call.clone(), phones, trunk).await?;
         Ok(call)
     }
 

@@ -18,7 +18,7 @@ use crate::auth::JwtKeys;
 use crate::events::EventBus;
 use crate::ports::Database;
 use crate::storage::UrlSigner;
-use crate::telephony::Presence;
+use crate::telephony::{Dialer, Presence};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -58,6 +58,8 @@ pub struct Services {
     signer: UrlSigner,
     settings: AuthSettings,
     presence: Option<Arc<dyn Presence>>,
+    /// Set once the SIP edge is up (it needs the services first).
+    dialer: Arc<std::sync::OnceLock<Arc<dyn Dialer>>>,
     account_failures: Arc<FailureLimiter>,
     address_failures: Arc<FailureLimiter>,
 }
@@ -75,6 +77,7 @@ impl Services {
             account_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_account, window)),
             address_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_address, window)),
             presence: None,
+            dialer: Arc::default(),
             db,
             bus,
             jwt,
@@ -87,6 +90,11 @@ impl Services {
     pub fn with_presence(mut self, presence: Arc<dyn Presence>) -> Self {
         self.presence = Some(presence);
         self
+    }
+
+    /// Lets `dial` place calls through the SIP edge. Shared by every clone of the services.
+    pub fn set_dialer(&self, dialer: Arc<dyn Dialer>) {
+        let _ = self.dialer.set(dialer);
     }
 
     pub fn bus(&self) -> &Arc<dyn EventBus> {

@@ -910,3 +910,136 @@ async fn without_the_responsible_manager_every_agent_rings_and_the_first_to_answ
     assert!(busy.await.unwrap() && also_busy.await.unwrap());
     newest_call_becomes(&api, "status sipCause", json!({ "status": "MISSED", "sipCause": 486 })).await;
 }
+
+/// Kerio Control answering an outbound call, checking what it was asked to dial and with which
+/// caller ID; the customer hangs up after 4 s.
+const KERIO_ANSWERS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="Kerio takes an outbound call">
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+      <ereg regexp="INVITE sip:\+998901234567@" search_in="msg" check_it="true" assign_to="dialed"/>
+      <ereg regexp="From: &lt;sip:\+998712000000@" search_in="msg" check_it="true" assign_to="caller_id"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="local"/>
+      <log message="[$dialed] [$caller_id]"/>
+    </action>
+  </recv>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:kerio@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+  ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <nop><action><exec play_pcap_audio="trunk.pcap"/></action></nop>
+  <pause milliseconds="4000"/>
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: [$local];tag=[pid]SIPpTag02[call_number]
+      To: [$remote]
+      [last_Call-ID:]
+      CSeq: 100 BYE
+      Content-Length: 0
+  ]]></send>
+  <recv response="200"/>
+</scenario>"#;
+
+#[tokio::test]
+async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
+    let app = TestApp::spawn_with(|c| {
+        c.sip_addr = "127.0.0.1:0".into();
+        c.sip_rtp_ports = "48000-48998".into();
+    })
+    .await;
+    let sip = app.running.sip.as_ref().unwrap();
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let kerio_port = free_port("127.0.0.2");
+    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"], "address": format!("127.0.0.2:{kerio_port}") } });
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    let customer = api
+        .ok("mutation { createCustomer(input: { name: \"Bob\", phones: [\"90 123 45 67\"] }) { id } }", json!({}))
+        .await;
+    let customer_id = customer["createCustomer"]["id"].as_str().unwrap().to_owned();
+
+    // Without a registered phone there is nobody to connect.
+    let dial = "mutation($c: ID!) { dial(customerId: $c) { id direction status toNumber fromNumber } }";
+    assert_eq!(api.code(dial, json!({ "c": customer_id })).await, "CONFLICT");
+
+    let created = api
+        .ok(
+            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
+            json!({ "u": owner.user_id }),
+        )
+        .await;
+    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
+    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let phone_port = free_port("127.0.0.3");
+    assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
+
+    let dir = tempfile::tempdir().unwrap();
+    tone_pcap(&dir.path().join("trunk.pcap"), 440.0, 8, 3);
+    tone_pcap(&dir.path().join("agent.pcap"), 1000.0, 8, 3);
+    let run = |scenario: String, ip: &'static str, port: u16| {
+        let dir = dir.path().to_path_buf();
+        tokio::spawn(async move { sipp_media(&dir, None, &scenario, (ip, port), free_port(ip) & !1, "x").await })
+    };
+    let agent = run(AGENT_ANSWERS.replace("LAW", "8").replace("CODEC", "PCMA"), "127.0.0.3", phone_port);
+    let kerio = run(KERIO_ANSWERS.to_owned(), "127.0.0.2", kerio_port);
+    // Give both sipp processes their sockets before the call goes out.
+    crm_testkit::wait_for("sipp listening", Duration::from_secs(10), || async {
+        let busy = |ip: &str, port: u16| std::net::UdpSocket::bind((ip, port)).is_err();
+        (busy("127.0.0.3", phone_port) && busy("127.0.0.2", kerio_port)).then_some(())
+    })
+    .await;
+
+    let placed = api.ok(dial, json!({ "c": customer_id })).await["dial"].clone();
+    assert_eq!(placed["direction"], "OUTBOUND");
+    assert_eq!(placed["toNumber"], "+998901234567");
+    assert_eq!(placed["fromNumber"], "+998712000000");
+    assert!(agent.await.unwrap(), "the agent's phone rang and answered");
+    assert!(kerio.await.unwrap(), "the trunk was asked for the customer's number with the trunk's caller ID");
+    newest_call_becomes(
+        &api,
+        "status hangupBy direction",
+        json!({ "status": "COMPLETED", "hangupBy": "CUSTOMER", "direction": "OUTBOUND" }),
+    )
+    .await;
+
+    let id = placed["id"].as_str().unwrap().to_owned();
+    let query = "query($id: ID!) { call(id: $id) { customer { name } userId recordingUrl } }";
+    let call = crm_testkit::wait_for("the recording", Duration::from_secs(20), || {
+        let (api, id) = (api.clone(), id.clone());
+        async move {
+            let c = api.ok(query, json!({ "id": id })).await["call"].clone();
+            (!c["recordingUrl"].is_null()).then_some(c)
+        }
+    })
+    .await;
+    assert_eq!(call["customer"]["name"], "Bob");
+    assert_eq!(call["userId"], owner.user_id.as_str());
+    let wav =
+        app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let window = 8000..16000;
+    assert!((frequency(&left[window.clone()]) - 440.0).abs() < 15.0, "left is the customer");
+    assert!((frequency(&right[window]) - 1000.0).abs() < 15.0, "right is the agent");
+}
