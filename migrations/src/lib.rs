@@ -8,6 +8,7 @@ mod m0001_foundation;
 mod m0002_telephony;
 mod m0003_calls;
 mod m0004_trunk_address;
+mod m0005_tasks;
 pub mod rls;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_telephony::Migration),
             Box::new(m0003_calls::Migration),
             Box::new(m0004_trunk_address::Migration),
+            Box::new(m0005_tasks::Migration),
         ]
     }
 }

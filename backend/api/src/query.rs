@@ -97,6 +97,11 @@ impl Query {
         Ok(connection)
     }
 
+    /// Tasks, soonest due first (open ones only, unless `open` is false).
+    async fn tasks(&self, ctx: &Context<'_>, #[graphql(default = true)] open: bool) -> ApiResult<Vec<Task>> {
+        Ok(services(ctx).tasks(principal(ctx)?, open).await?.into_iter().map(Task::from).collect())
+    }
+
     async fn call(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Call> {
         let id: CallId = parse_id("id", &id)?;
         Ok(services(ctx).call(principal(ctx)?, id).await?.into())

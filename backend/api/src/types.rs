@@ -394,3 +394,34 @@ impl Call {
 pub struct CallConnectionFields {
     pub total_count: u64,
 }
+
+/// Something to do; a missed call leaves a callback task.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Task {
+    pub id: ID,
+    pub kind: String,
+    pub title: String,
+    pub customer_id: Option<ID>,
+    pub call_id: Option<ID>,
+    /// Null: the company's queue.
+    pub assignee_id: Option<ID>,
+    pub due_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub overdue: bool,
+}
+
+impl From<crm_core::tasks::Task> for Task {
+    fn from(t: crm_core::tasks::Task) -> Self {
+        Self {
+            id: ID(t.id.to_string()),
+            overdue: t.done_at.is_none() && t.due_at < Utc::now(),
+            kind: t.kind,
+            title: t.title,
+            customer_id: t.customer_id.map(|c| ID(c.to_string())),
+            call_id: t.call_id.map(|c| ID(c.to_string())),
+            assignee_id: t.assignee_id.map(|u| ID(u.to_string())),
+            due_at: t.due_at,
+            done_at: t.done_at,
+        }
+    }
+}

@@ -11,9 +11,10 @@ pub mod ports;
 pub mod role;
 pub mod services;
 pub mod storage;
+pub mod tasks;
 pub mod telephony;
 pub mod token;
 
 pub use error::{Error, Result};
-pub use ids::{ApiTokenId, CallId, CustomerId, InvitationId, SessionId, TenantId, TrunkId, UserId};
+pub use ids::{ApiTokenId, CallId, CustomerId, InvitationId, SessionId, TaskId, TenantId, TrunkId, UserId};
 pub use role::Role;

@@ -4,6 +4,7 @@
 //! through a [`TenantTx`], which is opened for exactly one tenant and filters every
 //! statement by it. There is no method that reads tenant data without one.
 use crate::calls::{Call, CallQuery};
+use crate::tasks::Task;
 use crate::telephony::{SipAccount, Trunk};
 use crate::{ApiTokenId, CallId, CustomerId, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId};
 use async_trait::async_trait;
@@ -180,6 +181,12 @@ pub trait TenantTx: Send {
     async fn calls(&mut self, query: &CallQuery) -> Result<Page<Call>>;
     /// The customer with this phone (E.164); the oldest when several share it.
     async fn customer_by_phone(&mut self, e164: &str) -> Result<Option<Customer>>;
+
+    async fn insert_task(&mut self, task: &Task) -> Result<()>;
+    /// Tasks, soonest due first; only those not done when `open_only`.
+    async fn tasks(&mut self, open_only: bool) -> Result<Vec<Task>>;
+    /// Marks the customer's open callback tasks done; returns how many.
+    async fn close_callbacks(&mut self, customer: CustomerId, at: DateTime<Utc>) -> Result<u64>;
 
     async fn insert_customer(&mut self, customer: &Customer) -> Result<()>;
     async fn update_customer(&mut self, customer: &Customer) -> Result<()>;

@@ -225,3 +225,24 @@ pub mod calls {
     }
     entity_boilerplate!();
 }
+
+pub mod tasks {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tasks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub title: String,
+        pub customer_id: Option<Uuid>,
+        pub call_id: Option<Uuid>,
+        pub assignee_id: Option<Uuid>,
+        pub due_at: DateTimeUtc,
+        pub done_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}

@@ -9,9 +9,10 @@ use crm_core::calls::{Call, CallQuery};
 use crm_core::ports::{
     Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx,
 };
+use crm_core::tasks::Task;
 use crm_core::telephony::{SipAccount, Trunk};
 use crm_core::{
-    ApiTokenId, CallId, CustomerId, Error, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId,
+    ApiTokenId, CallId, CustomerId, Error, InvitationId, Result, Role, SessionId, TaskId, TenantId, TrunkId, UserId,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
@@ -580,6 +581,58 @@ impl TenantTx for SqlTenantTx {
             Some(row) => TenantTx::customer(self, CustomerId(row.customer_id)).await,
             None => Ok(None),
         }
+    }
+
+    async fn insert_task(&mut self, task: &Task) -> Result<()> {
+        let row = tasks::ActiveModel {
+            tenant_id: Set(self.t()),
+            id: Set(task.id.0),
+            kind: Set(task.kind.clone()),
+            title: Set(task.title.clone()),
+            customer_id: Set(task.customer_id.map(|c| c.0)),
+            call_id: Set(task.call_id.map(|c| c.0)),
+            assignee_id: Set(task.assignee_id.map(|u| u.0)),
+            due_at: Set(task.due_at),
+            done_at: Set(task.done_at),
+            created_at: Set(task.created_at),
+        };
+        tasks::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn tasks(&mut self, open_only: bool) -> Result<Vec<Task>> {
+        let mut select = tasks::Entity::find().filter(tasks::Column::TenantId.eq(self.t()));
+        if open_only {
+            select = select.filter(tasks::Column::DoneAt.is_null());
+        }
+        let rows = select.order_by_asc(tasks::Column::DueAt).limit(500).all(&self.txn).await.map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|m| Task {
+                id: TaskId(m.id),
+                kind: m.kind,
+                title: m.title,
+                customer_id: m.customer_id.map(CustomerId),
+                call_id: m.call_id.map(CallId),
+                assignee_id: m.assignee_id.map(UserId),
+                due_at: m.due_at,
+                done_at: m.done_at,
+                created_at: m.created_at,
+            })
+            .collect())
+    }
+
+    async fn close_callbacks(&mut self, customer: CustomerId, at: DateTime<Utc>) -> Result<u64> {
+        let result = tasks::Entity::update_many()
+            .col_expr(tasks::Column::DoneAt, Expr::value(at))
+            .filter(tasks::Column::TenantId.eq(self.t()))
+            .filter(tasks::Column::CustomerId.eq(customer.0))
+            .filter(tasks::Column::Kind.eq("callback"))
+            .filter(tasks::Column::DoneAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected)
     }
 
     async fn insert_customer(&mut self, customer: &Customer) -> Result<()> {

@@ -5,8 +5,9 @@ use crate::auth::Principal;
 use crate::calls::{Call, CallQuery, CallStatus, Direction, HangupBy, Recording};
 use crate::events::{Event, EventKind};
 use crate::ports::{Customer, Page};
+use crate::tasks::{CALLBACK_WITHIN_MINUTES, Task};
 use crate::telephony::InboundRoute;
-use crate::{CallId, CustomerId, Error, Result, TenantId, TrunkId, UserId, phone};
+use crate::{CallId, CustomerId, Error, Result, TaskId, TenantId, TrunkId, UserId, phone};
 use chrono::Utc;
 
 pub const MAX_CALL_PAGE: u64 = 100;
@@ -147,18 +148,62 @@ impl Services {
         Ok(call)
     }
 
-    /// `user` picked up. Only a ringing call can be answered.
+    /// `user` picked up. Only a ringing call can be answered. Reaching the customer closes
+    /// their open callback tasks.
     pub async fn answer_call(&self, tenant: TenantId, id: CallId, user: UserId) -> Result<Call> {
-        self.change_call(tenant, id, |call| {
-            if call.status != CallStatus::Ringing {
-                return Err(Error::Conflict(format!("the call is {}, not ringing", call.status.as_str())));
-            }
-            call.status = CallStatus::Answered;
-            call.user_id = Some(user);
-            call.answered_at = Some(Utc::now());
-            Ok(true)
-        })
-        .await
+        let call = self
+            .change_call(tenant, id, |call| {
+                if call.status != CallStatus::Ringing {
+                    return Err(Error::Conflict(format!("the call is {}, not ringing", call.status.as_str())));
+                }
+                call.status = CallStatus::Answered;
+                call.user_id = Some(user);
+                call.answered_at = Some(Utc::now());
+                Ok(true)
+            })
+            .await?;
+        if let Some(customer) = call.customer_id {
+            let mut tx = self.db.tenant(tenant).await?;
+            tx.close_callbacks(customer, Utc::now()).await?;
+            tx.commit().await?;
+        }
+        Ok(call)
+    }
+
+    /// A missed inbound call leaves a task to call back: for the customer's responsible
+    /// manager, or the company's queue.
+    async fn leave_callback(&self, call: &Call) -> Result<()> {
+        let mut tx = self.db.tenant(call.tenant_id).await?;
+        let customer = match call.customer_id {
+            Some(id) => tx.customer(id).await?,
+            None => None,
+        };
+        let who = customer
+            .as_ref()
+            .map(|c| format!("{} ({})", c.name, call.from_number))
+            .unwrap_or_else(|| call.from_number.clone());
+        let task = Task {
+            id: TaskId::new(),
+            kind: "callback".into(),
+            title: format!("Call back {who}"),
+            customer_id: call.customer_id,
+            call_id: Some(call.id),
+            assignee_id: customer.and_then(|c| c.responsible_user_id),
+            due_at: Utc::now() + chrono::Duration::minutes(CALLBACK_WITHIN_MINUTES),
+            done_at: None,
+            created_at: Utc::now(),
+        };
+        tx.insert_task(&task).await?;
+        tx.commit().await
+    }
+
+    /// Tasks of the caller's company, soonest due first.
+    pub async fn tasks(&self, principal: &Principal, open_only: bool) -> Result<Vec<Task>> {
+        principal.require_scope("calls:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let tasks = tx.tasks(open_only).await?;
+        tx.commit().await?;
+        Ok(tasks)
     }
 
     /// The call is over: completed if it was answered, otherwise missed (or failed, for a
@@ -170,21 +215,28 @@ impl Services {
         hangup_by: HangupBy,
         sip_cause: Option<u16>,
     ) -> Result<Call> {
-        self.change_call(tenant, id, |call| {
-            if !call.status.is_open() {
-                return Ok(false);
-            }
-            call.status = match (call.status, sip_cause) {
-                (CallStatus::Answered, _) => CallStatus::Completed,
-                (_, Some(cause)) if cause >= 500 => CallStatus::Failed,
-                _ => CallStatus::Missed,
-            };
-            call.hangup_by = Some(hangup_by);
-            call.sip_cause = sip_cause;
-            call.ended_at = Some(Utc::now());
-            Ok(true)
-        })
-        .await
+        let mut missed_now = false;
+        let call = self
+            .change_call(tenant, id, |call| {
+                if !call.status.is_open() {
+                    return Ok(false);
+                }
+                call.status = match (call.status, sip_cause) {
+                    (CallStatus::Answered, _) => CallStatus::Completed,
+                    (_, Some(cause)) if cause >= 500 => CallStatus::Failed,
+                    _ => CallStatus::Missed,
+                };
+                call.hangup_by = Some(hangup_by);
+                call.sip_cause = sip_cause;
+                call.ended_at = Some(Utc::now());
+                missed_now = call.status == CallStatus::Missed;
+                Ok(true)
+            })
+            .await?;
+        if missed_now && call.direction == Direction::Inbound {
+            self.leave_callback(&call).await?;
+        }
+        Ok(call)
     }
 
     pub async fn attach_recording(&self, tenant: TenantId, id: CallId, recording: Recording) -> Result<Call> {

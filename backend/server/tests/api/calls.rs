@@ -188,3 +188,47 @@ async fn after_a_crash_open_calls_are_interrupted_and_their_audio_is_kept() {
     // Another edge's call is not this process's to close.
     assert_eq!(call(&second, &owner.access, elsewhere).await["status"], "RINGING");
 }
+
+#[tokio::test]
+async fn a_missed_call_leaves_a_callback_task_that_closes_when_the_customer_is_reached() {
+    let app = TestApp::spawn().await;
+    let owner = company(&app, "Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let bob = api.ok("{ customers(first: 1) { edges { node { id } } } }", json!({})).await["customers"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.ok(
+        "mutation($id: ID!, $u: ID) { updateCustomer(id: $id, input: { responsibleUserId: $u }) { id } }",
+        json!({ "id": bob, "u": owner.user_id }),
+    )
+    .await;
+    let services = &app.running.app.services;
+    let (tenant, missed) = ring(&app, "+998901234567", "+998712000000", "edge-a").await;
+    services.end_call(tenant, missed, HangupBy::Customer, Some(487)).await.unwrap();
+    let (_, stranger) = ring(&app, "+998935550000", "+998712000000", "edge-a").await;
+    services.end_call(tenant, stranger, HangupBy::System, Some(480)).await.unwrap();
+
+    let query = "{ tasks { kind title customerId callId assigneeId overdue doneAt } }";
+    let tasks = api.ok(query, json!({})).await["tasks"].as_array().unwrap().clone();
+    assert_eq!(tasks.len(), 2);
+    let for_bob = tasks.iter().find(|t| t["customerId"] == bob.as_str()).unwrap();
+    assert_eq!(for_bob["kind"], "callback");
+    assert_eq!(for_bob["callId"], missed.to_string().as_str());
+    assert_eq!(for_bob["assigneeId"], owner.user_id.as_str(), "the responsible manager calls back");
+    assert!(for_bob["title"].as_str().unwrap().contains("Bob Caller"));
+    assert_eq!(for_bob["overdue"], false);
+    let for_stranger = tasks.iter().find(|t| t["customerId"].is_null()).unwrap();
+    assert!(for_stranger["assigneeId"].is_null(), "an unknown caller goes to the company's queue");
+
+    // Bob calls again and is answered: his callback is done; the stranger's is still open.
+    let (_, again) = ring(&app, "+998901234567", "+998712000000", "edge-a").await;
+    services.answer_call(tenant, again, owner.user_id.parse().unwrap()).await.unwrap();
+    services.end_call(tenant, again, HangupBy::Agent, None).await.unwrap();
+    let open = api.ok(query, json!({})).await["tasks"].as_array().unwrap().clone();
+    assert_eq!(open.len(), 1);
+    assert!(open[0]["customerId"].is_null());
+    let all =
+        api.ok("{ tasks(open: false) { customerId doneAt } }", json!({})).await["tasks"].as_array().unwrap().clone();
+    assert!(all.iter().any(|t| t["customerId"] == bob.as_str() && t["doneAt"].is_string()));
+}

@@ -61,6 +61,7 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         "trunk_numbers",
         "sip_accounts",
         "calls",
+        "tasks",
     ] {
         let row = conn
             .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))
