@@ -1043,3 +1043,108 @@ async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
     assert!((frequency(&left[window.clone()]) - 440.0).abs() < 15.0, "left is the customer");
     assert!((frequency(&right[window]) - 1000.0).abs() < 15.0, "right is the agent");
 }
+
+/// baresip, the agent's softphone: registered with its password, answering automatically and
+/// playing `tone` as its microphone. Killed when dropped.
+struct Baresip {
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+fn baresip(edge: std::net::SocketAddr, user: &str, password: &str, listen: &str, tone: f64) -> Baresip {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("mic.wav");
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+    for n in 0..8000 * 30 {
+        writer
+            .write_sample((9000.0 * (2.0 * std::f64::consts::PI * tone * f64::from(n) / 8000.0).sin()) as i16)
+            .unwrap();
+    }
+    writer.finalize().unwrap();
+    let config = format!(
+        "sip_listen {listen}\naudio_source aufile,{}\naudio_player aubridge,nil\naudio_alert aubridge,nil\naudio_srate 8000\naudio_channels 1\n\
+         module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule account.so\nmodule menu.so\n\
+         rtp_ports 49000-49998\n",
+        wav.display()
+    );
+    std::fs::write(dir.path().join("config"), config).unwrap();
+    let account = format!(
+        "<sip:{user}@{edge};transport=udp>;auth_pass={password};answermode=auto;regint=300;audio_codecs=PCMA,PCMU\n"
+    );
+    std::fs::write(dir.path().join("accounts"), account).unwrap();
+    let child = tokio::process::Command::new("baresip")
+        .args(["-f", dir.path().to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip runs: install Debian's baresip-core (e2e/run does)");
+    Baresip { _child: child, _dir: dir }
+}
+
+#[tokio::test]
+async fn baresip_answers_a_trunk_call_and_both_sides_are_recorded() {
+    let app = TestApp::spawn_with(|c| {
+        c.sip_addr = "127.0.0.1:0".into();
+        c.sip_rtp_ports = "38000-38998".into();
+    })
+    .await;
+    let sip = app.running.sip.as_ref().unwrap();
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    let created = api
+        .ok(
+            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
+            json!({ "u": owner.user_id }),
+        )
+        .await;
+    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
+    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let listen = format!("127.0.0.6:{}", free_port("127.0.0.6"));
+    let _phone = baresip(sip.addr, &user, &password, &listen, 1000.0);
+    crm_testkit::wait_for("baresip to register", Duration::from_secs(20), || {
+        let api = api.clone();
+        async move {
+            let listed = api.ok("{ sipExtensions { registrations { userAgent } } }", json!({})).await;
+            (!listed["sipExtensions"][0]["registrations"].as_array()?.is_empty()).then_some(())
+        }
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    tone_pcap(&dir.path().join("trunk.pcap"), 440.0, 8, 3);
+    let trunk_ok = sipp_media(
+        dir.path(),
+        Some(sip.addr),
+        &TRUNK_CALLS.replace("LAW", "8").replace("CODEC", "PCMA"),
+        ("127.0.0.2", free_port("127.0.0.2")),
+        free_port("127.0.0.2") & !1,
+        "+998712000000",
+    )
+    .await;
+    assert!(trunk_ok, "baresip answered the trunk's call");
+    let query = "{ calls(first: 1) { edges { node { status recordingUrl } } } }";
+    let call = crm_testkit::wait_for("the recording", Duration::from_secs(20), || {
+        let api = api.clone();
+        async move {
+            let c = api.ok(query, json!({})).await["calls"]["edges"][0]["node"].clone();
+            (!c["recordingUrl"].is_null()).then_some(c)
+        }
+    })
+    .await;
+    assert_eq!(call["status"], "COMPLETED");
+    let wav =
+        app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let window = 8000..16000;
+    assert!((frequency(&left[window.clone()]) - 440.0).abs() < 15.0, "left is the trunk's tone");
+    assert!((frequency(&right[window]) - 1000.0).abs() < 15.0, "right is baresip's microphone");
+}
