@@ -163,6 +163,8 @@ impl App {
             block_for: Duration::from_secs(600),
             rtp_ports,
             edge_id: self.config.edge_id.clone(),
+            ring_timeout: Duration::from_secs(self.config.sip_ring_timeout_secs),
+            responsible_first: Duration::from_secs(self.config.sip_responsible_first_secs),
         };
         let edge = crm_sip::SipEdge::start(
             settings,

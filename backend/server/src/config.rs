@@ -32,6 +32,10 @@ pub struct Config {
     pub sip_external_ip: Option<std::net::IpAddr>,
     /// RTP ports as `first-last`; forward the same range on Kerio Control.
     pub sip_rtp_ports: String,
+    /// Seconds phones ring before an inbound call counts as missed.
+    pub sip_ring_timeout_secs: u64,
+    /// Seconds the responsible manager's phones ring alone before every agent's ring.
+    pub sip_responsible_first_secs: u64,
     /// Unset: events stay inside this process.
     pub redis_url: Option<SecretString>,
     /// Unset: objects are files under `<data_dir>/objects`.
@@ -80,6 +84,8 @@ struct Defaults {
     edge_id: String,
     sip_addr: &'static str,
     sip_rtp_ports: &'static str,
+    sip_ring_timeout_secs: u64,
+    sip_responsible_first_secs: u64,
 }
 
 fn defaults() -> Defaults {
@@ -105,6 +111,8 @@ const DEFAULTS_BASE: Defaults = Defaults {
     edge_id: String::new(),
     sip_addr: "0.0.0.0:5060",
     sip_rtp_ports: "10000-20000",
+    sip_ring_timeout_secs: 30,
+    sip_responsible_first_secs: 10,
 };
 
 impl Config {

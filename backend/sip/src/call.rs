@@ -21,11 +21,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long phones may ring before the call counts as missed.
-const RING_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the responsible manager's phones ring alone before everyone's ring.
-const RESPONSIBLE_FIRST: Duration = Duration::from_secs(10);
-
 struct Ends {
     server_call_id: String,
     client_call_id: String,
@@ -236,7 +231,11 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
     let mut outcome = Rang::Failed(480);
     let last = stages.len() - 1;
     for (n, stage) in stages.iter().enumerate() {
-        let budget = if n < last { RESPONSIBLE_FIRST } else { RING_TIMEOUT.saturating_sub(started_ringing.elapsed()) };
+        let budget = if n < last {
+            context.responsible_first
+        } else {
+            context.ring_timeout.saturating_sub(started_ringing.elapsed())
+        };
         outcome = ringing.ring(stage, budget, &mut states).await;
         if !matches!(outcome, Rang::Failed(_)) {
             break;
@@ -480,7 +479,7 @@ async fn outbound(context: Arc<Context>, call: Call, phones: Vec<RegisteredPhone
         server_call_id: "",
     };
     let phones: Vec<(UserId, RegisteredPhone)> = phones.into_iter().map(|p| (agent, p)).collect();
-    let (agent_dialog, agent_answer) = match ringing.ring(&phones, RING_TIMEOUT, &mut states).await {
+    let (agent_dialog, agent_answer) = match ringing.ring(&phones, context.ring_timeout, &mut states).await {
         Rang::Answered { dialog, response, .. } => match sdp::parse(response.body()) {
             Some(answer) => (dialog, answer),
             None => {

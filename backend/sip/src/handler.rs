@@ -28,6 +28,10 @@ pub struct Context {
     /// Our Contact in the dialogs we create.
     pub contact: rsip::Uri,
     pub edge_id: String,
+    /// How long phones may ring before the call counts as missed.
+    pub ring_timeout: Duration,
+    /// How long the responsible manager's phones ring alone before everyone's ring.
+    pub responsible_first: Duration,
 }
 
 pub async fn serve(context: Arc<Context>, mut incoming: TransactionReceiver, cancel: CancellationToken) {

@@ -40,6 +40,8 @@ pub struct SipSettings {
     pub rtp_ports: (u16, u16),
     /// This process's name on the calls it handles.
     pub edge_id: String,
+    pub ring_timeout: Duration,
+    pub responsible_first: Duration,
 }
 
 pub struct SipEdge {
@@ -103,6 +105,8 @@ impl SipEdge {
             media_ip,
             contact,
             edge_id: settings.edge_id.clone(),
+            ring_timeout: settings.ring_timeout,
+            responsible_first: settings.responsible_first,
         });
         context.services.set_dialer(Arc::new(call::SipDialer(context.clone())));
         tokio::spawn(async move { endpoint.serve().await });

@@ -1148,3 +1148,114 @@ async fn baresip_answers_a_trunk_call_and_both_sides_are_recorded() {
     assert!((frequency(&left[window.clone()]) - 440.0).abs() < 15.0, "left is the trunk's tone");
     assert!((frequency(&right[window]) - 1000.0).abs() < 15.0, "right is baresip's microphone");
 }
+
+/// The agent answers, then hangs up first after 1.5 s.
+const AGENT_HANGS_UP: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="agent hangs up">
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="local"/>
+    </action>
+  </recv>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag03[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio 40004 RTP/AVP 8
+  ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <pause milliseconds="1500"/>
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: [$local];tag=[pid]SIPpTag03[call_number]
+      To: [$remote]
+      [last_Call-ID:]
+      CSeq: 100 BYE
+      Content-Length: 0
+  ]]></send>
+  <recv response="200"/>
+</scenario>"#;
+
+/// The trunk's call is answered, and the other side hangs up.
+fn trunk_is_hung_up_on() -> String {
+    trunk_invite(&format!(
+        r#"<recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  {}
+  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>"#,
+        trunk_ack().replace("ACK sip:[service]@[remote_ip]:[remote_port]", "ACK [next_url]")
+    ))
+}
+
+#[tokio::test]
+async fn phones_stop_ringing_after_the_ring_timeout_and_an_agent_can_hang_up_first() {
+    let app = TestApp::spawn_with(|c| {
+        c.sip_addr = "127.0.0.1:0".into();
+        c.sip_rtp_ports = "37000-37998".into();
+        c.sip_ring_timeout_secs = 2;
+    })
+    .await;
+    let sip = app.running.sip.as_ref().unwrap();
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    let created = api
+        .ok(
+            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
+            json!({ "u": owner.user_id }),
+        )
+        .await;
+    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
+    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let phone_port = free_port("127.0.0.3");
+    assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
+    let dir = tempfile::tempdir().unwrap();
+    let phone = |scenario: &'static str| {
+        let dir = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            sipp_media(&dir, None, scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x").await
+        })
+    };
+
+    // Nobody picks up: after the ring timeout the phone is cancelled and the caller hears 480.
+    let ringing = phone(AGENT_RINGS);
+    assert!(sipp(sip.addr, &trunk_gets(480), "127.0.0.2", "+998712000000", false).await);
+    assert!(ringing.await.unwrap(), "the phone was cancelled");
+    newest_call_becomes(
+        &api,
+        "status hangupBy sipCause",
+        json!({ "status": "MISSED", "hangupBy": "SYSTEM", "sipCause": 480 }),
+    )
+    .await;
+
+    // The agent answers and hangs up first: the trunk gets our BYE.
+    let agent = phone(AGENT_HANGS_UP);
+    assert!(sipp(sip.addr, &trunk_is_hung_up_on(), "127.0.0.2", "+998712000000", false).await);
+    assert!(agent.await.unwrap());
+    newest_call_becomes(&api, "status hangupBy", json!({ "status": "COMPLETED", "hangupBy": "AGENT" })).await;
+}
