@@ -9,6 +9,7 @@ mod m0002_telephony;
 mod m0003_calls;
 mod m0004_trunk_address;
 mod m0005_tasks;
+mod m0006_trunk_qualify;
 pub mod rls;
 
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_calls::Migration),
             Box::new(m0004_trunk_address::Migration),
             Box::new(m0005_tasks::Migration),
+            Box::new(m0006_trunk_qualify::Migration),
         ]
     }
 }

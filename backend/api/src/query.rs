@@ -52,7 +52,15 @@ impl Query {
 
     /// The company's SIP trunks (owners and admins).
     async fn trunks(&self, ctx: &Context<'_>) -> ApiResult<Vec<Trunk>> {
-        Ok(services(ctx).trunks(principal(ctx)?).await?.into_iter().map(Trunk::from).collect())
+        let services = services(ctx);
+        let trunks = services.trunks(principal(ctx)?).await?;
+        Ok(trunks
+            .into_iter()
+            .map(|t| {
+                let reachability = services.trunk_reachability(t.id);
+                Trunk::from(t).with_reachability(reachability)
+            })
+            .collect())
     }
 
     /// SIP logins: all of the company's for admins, one's own for agents.

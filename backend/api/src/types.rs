@@ -210,8 +210,23 @@ pub struct Trunk {
     /// Where outbound calls go (host:port).
     pub address: Option<String>,
     pub qualify: bool,
+    /// Whether the trunk answered its last OPTIONS keep-alive (null: not checked yet).
+    pub reachable: Option<bool>,
+    pub latency_ms: Option<u64>,
+    pub checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Trunk {
+    pub fn with_reachability(mut self, reachability: Option<crm_core::telephony::Reachability>) -> Self {
+        if let Some(r) = reachability {
+            self.reachable = Some(r.reachable);
+            self.latency_ms = r.latency_ms;
+            self.checked_at = Some(r.checked_at);
+        }
+        self
+    }
 }
 
 impl From<crm_core::telephony::Trunk> for Trunk {
@@ -224,6 +239,9 @@ impl From<crm_core::telephony::Trunk> for Trunk {
             default_caller_id: t.default_caller_id,
             address: t.address.map(|a| a.to_string()),
             qualify: t.qualify,
+            reachable: None,
+            latency_ms: None,
+            checked_at: None,
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

@@ -50,9 +50,19 @@ pub struct RegisteredPhone {
     pub user_agent: Option<String>,
 }
 
-/// Who is registered where: answered by the SIP edge's registrar.
+/// How a trunk answered its last OPTIONS keep-alive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reachability {
+    pub reachable: bool,
+    /// Round trip of the keep-alive, when it was answered.
+    pub latency_ms: Option<u64>,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// What the SIP edge knows live: registered phones and trunk reachability.
 pub trait Presence: Send + Sync + 'static {
     fn phones(&self, tenant: TenantId, user: UserId) -> Vec<RegisteredPhone>;
+    fn trunk(&self, trunk: TrunkId) -> Option<Reachability>;
 }
 
 /// Places outbound calls: the SIP edge implements it. It rings the agent's own phones first

@@ -142,6 +142,22 @@ impl Database for SqlDatabase {
         Ok(row.map(convert::sip_account))
     }
 
+    async fn qualify_targets(&self) -> Result<Vec<(TenantId, TrunkId, std::net::SocketAddr)>> {
+        let txn = self.conn.begin().await.map_err(db_err)?;
+        set_local(&txn, "app.sip_qualify", "on".into()).await.map_err(db_err)?;
+        let rows = trunks::Entity::find()
+            .filter(trunks::Column::Qualify.eq(true))
+            .filter(trunks::Column::Address.is_not_null())
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|t| Some((TenantId(t.tenant_id), TrunkId(t.id), t.address?.parse().ok()?)))
+            .collect())
+    }
+
     async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>> {
         let txn = self.conn.begin().await.map_err(db_err)?;
         set_local(&txn, "app.edge", edge.to_owned()).await.map_err(db_err)?;

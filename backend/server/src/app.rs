@@ -165,6 +165,7 @@ impl App {
             edge_id: self.config.edge_id.clone(),
             ring_timeout: Duration::from_secs(self.config.sip_ring_timeout_secs),
             responsible_first: Duration::from_secs(self.config.sip_responsible_first_secs),
+            qualify_every: Duration::from_secs(self.config.sip_qualify_secs.max(1)),
         };
         let edge = crm_sip::SipEdge::start(
             settings,

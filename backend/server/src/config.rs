@@ -36,6 +36,8 @@ pub struct Config {
     pub sip_ring_timeout_secs: u64,
     /// Seconds the responsible manager's phones ring alone before every agent's ring.
     pub sip_responsible_first_secs: u64,
+    /// Seconds between OPTIONS keep-alives to trunks with `qualify` and an address.
+    pub sip_qualify_secs: u64,
     /// Unset: events stay inside this process.
     pub redis_url: Option<SecretString>,
     /// Unset: objects are files under `<data_dir>/objects`.
@@ -86,6 +88,7 @@ struct Defaults {
     sip_rtp_ports: &'static str,
     sip_ring_timeout_secs: u64,
     sip_responsible_first_secs: u64,
+    sip_qualify_secs: u64,
 }
 
 fn defaults() -> Defaults {
@@ -113,6 +116,7 @@ const DEFAULTS_BASE: Defaults = Defaults {
     sip_rtp_ports: "10000-20000",
     sip_ring_timeout_secs: 30,
     sip_responsible_first_secs: 10,
+    sip_qualify_secs: 30,
 };
 
 impl Config {

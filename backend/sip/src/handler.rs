@@ -21,6 +21,7 @@ pub struct Context {
     pub digest: Digest,
     pub failures: FailureLimiter,
     pub dialogs: Arc<DialogLayer>,
+    pub endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
     pub ports: PortRange,
     pub spool: Spool,
     /// The address put in our SDP.

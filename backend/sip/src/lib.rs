@@ -9,6 +9,7 @@ mod call;
 mod digest;
 mod guard;
 mod handler;
+mod qualify;
 mod registrar;
 mod sdp;
 
@@ -42,6 +43,8 @@ pub struct SipSettings {
     pub edge_id: String,
     pub ring_timeout: Duration,
     pub responsible_first: Duration,
+    /// How often trunks are sent OPTIONS keep-alives.
+    pub qualify_every: Duration,
 }
 
 pub struct SipEdge {
@@ -100,6 +103,7 @@ impl SipEdge {
             digest: digest::Digest::new(secret),
             failures: FailureLimiter::new(settings.max_auth_failures, settings.block_for),
             dialogs,
+            endpoint: endpoint.inner.clone(),
             ports: PortRange::new(settings.addr.ip(), settings.rtp_ports.0, settings.rtp_ports.1),
             spool,
             media_ip,
@@ -110,6 +114,7 @@ impl SipEdge {
         });
         context.services.set_dialer(Arc::new(call::SipDialer(context.clone())));
         tokio::spawn(async move { endpoint.serve().await });
+        tokio::spawn(qualify::run(context.clone(), settings.qualify_every));
         tokio::spawn(handler::serve(context, incoming, cancel.clone()));
         tracing::info!(%addr, "SIP edge listening on UDP and TCP");
         Ok(Self { addr, registrar, cancel })

@@ -1,7 +1,7 @@
 //! Where agents' phones are: we are their registrar.
 use chrono::{DateTime, Utc};
-use crm_core::telephony::{Presence, RegisteredPhone};
-use crm_core::{TenantId, UserId};
+use crm_core::telephony::{Presence, Reachability, RegisteredPhone};
+use crm_core::{TenantId, TrunkId, UserId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -12,11 +12,12 @@ struct Registration {
     phones: Vec<RegisteredPhone>,
 }
 
-/// Registrations by SIP username. A user may have several phones (contacts). Held in memory
-/// by the edge process the phones register with.
+/// What the edge knows live: registrations by SIP username (a user may have several phones),
+/// and how each trunk answered its last keep-alive. Held in memory by the edge process.
 #[derive(Default, Debug)]
 pub struct Registrar {
     by_username: Mutex<HashMap<String, Registration>>,
+    trunks: Mutex<HashMap<TrunkId, Reachability>>,
 }
 
 impl Registrar {
@@ -39,6 +40,10 @@ impl Registrar {
 }
 
 impl Registrar {
+    pub fn set_trunk(&self, trunk: TrunkId, reachability: Reachability) {
+        self.trunks.lock().unwrap_or_else(|e| e.into_inner()).insert(trunk, reachability);
+    }
+
     /// Every live phone of the tenant, with its user.
     pub fn tenant_phones(&self, tenant: TenantId) -> Vec<(UserId, RegisteredPhone)> {
         let now = Utc::now();
@@ -56,5 +61,9 @@ impl Registrar {
 impl Presence for Registrar {
     fn phones(&self, tenant: TenantId, user: UserId) -> Vec<RegisteredPhone> {
         self.live(Utc::now(), |r| r.tenant_id == tenant && r.user_id == user)
+    }
+
+    fn trunk(&self, trunk: TrunkId) -> Option<Reachability> {
+        self.trunks.lock().unwrap_or_else(|e| e.into_inner()).get(&trunk).copied()
     }
 }

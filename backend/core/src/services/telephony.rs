@@ -157,6 +157,16 @@ impl Services {
         Ok(accounts)
     }
 
+    /// Trunks the SIP edge should keep alive, across tenants (system use).
+    pub async fn qualify_targets(&self) -> Result<Vec<(crate::TenantId, TrunkId, std::net::SocketAddr)>> {
+        self.db.qualify_targets().await
+    }
+
+    /// How the trunk answered its last keep-alive (none yet, or the SIP edge is off: `None`).
+    pub fn trunk_reachability(&self, trunk: TrunkId) -> Option<crate::telephony::Reachability> {
+        self.presence.as_ref().and_then(|p| p.trunk(trunk))
+    }
+
     /// The phones registered for `account` right now (empty when the SIP edge is off).
     pub fn registered_phones(&self, account: &SipAccount) -> Vec<crate::telephony::RegisteredPhone> {
         self.presence.as_ref().map(|p| p.phones(account.tenant_id, account.user_id)).unwrap_or_default()

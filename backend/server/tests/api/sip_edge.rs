@@ -1259,3 +1259,59 @@ async fn phones_stop_ringing_after_the_ring_timeout_and_an_agent_can_hang_up_fir
     assert!(agent.await.unwrap());
     newest_call_becomes(&api, "status hangupBy", json!({ "status": "COMPLETED", "hangupBy": "AGENT" })).await;
 }
+
+const KERIO_ANSWERS_OPTIONS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="Kerio answers keep-alives">
+  <recv request="OPTIONS"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag04[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+</scenario>"#;
+
+#[tokio::test]
+async fn trunks_are_kept_alive_and_their_reachability_is_shown() {
+    let app = TestApp::spawn_with(|c| {
+        c.sip_addr = "127.0.0.1:0".into();
+        c.sip_qualify_secs = 1;
+    })
+    .await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let kerio_port = free_port("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    let kerio = {
+        let dir = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            sipp_media(&dir, None, KERIO_ANSWERS_OPTIONS, ("127.0.0.2", kerio_port), free_port("127.0.0.2") & !1, "x")
+                .await
+        })
+    };
+    let up = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"], "address": format!("127.0.0.2:{kerio_port}") } });
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", up).await;
+    // Nobody listens at this one.
+    let down = json!({ "i": { "name": "Gone", "sources": ["127.0.0.7"], "numbers": ["+998712000009"], "address": format!("127.0.0.7:{}", free_port("127.0.0.7")) } });
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", down).await;
+
+    let trunks = crm_testkit::wait_for("both trunks checked", Duration::from_secs(15), || {
+        let api = api.clone();
+        async move {
+            let trunks = api.ok("{ trunks { name reachable latencyMs checkedAt } }", json!({})).await["trunks"].clone();
+            let done = trunks.as_array()?.iter().all(|t| !t["reachable"].is_null());
+            done.then_some(trunks)
+        }
+    })
+    .await;
+    let kerio_trunk = trunks.as_array().unwrap().iter().find(|t| t["name"] == "Kerio").unwrap().clone();
+    let gone = trunks.as_array().unwrap().iter().find(|t| t["name"] == "Gone").unwrap().clone();
+    assert_eq!(kerio_trunk["reachable"], true);
+    assert!(kerio_trunk["latencyMs"].as_u64().is_some());
+    assert_eq!(gone["reachable"], false);
+    assert!(gone["latencyMs"].is_null());
+    assert!(kerio.await.unwrap(), "Kerio received our OPTIONS");
+}
