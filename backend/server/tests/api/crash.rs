@@ -1,6 +1,9 @@
 //! Kill -9 the server in the middle of a call: after a restart the call is closed as
 //! interrupted, never left answered, and the audio spooled so far is repaired and uploaded.
-use crate::sip_edge::{AGENT_ANSWERS, TRUNK_CALLS, free_port, frequency, register, sipp_from, sipp_media, tone_pcap};
+use crate::sip_edge::{
+    AGENT_ANSWERS, TRUNK_CALLS, free_port, frequency, kerio_trunk, register, sip_login, sipp_from, sipp_media,
+    tone_pcap,
+};
 use crate::two_processes::spawn_crm;
 use crm_testkit::{Gql, wait_for};
 use serde_json::{Value, json};
@@ -22,16 +25,8 @@ async fn a_killed_server_closes_its_calls_and_keeps_their_audio_after_restart() 
     let gql = Gql::new(http.clone(), format!("http://{}/graphql", server.addr));
     let owner = gql.sign_up("Acme", "ann@acme.test").await;
     let api = gql.with_token(&owner.access);
-    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
-    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
-    let created = api
-        .ok(
-            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-            json!({ "u": owner.user_id }),
-        )
-        .await;
-    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    kerio_trunk(&api, json!({})).await;
+    let (user, password) = sip_login(&api, &owner.user_id).await;
     let edge: std::net::SocketAddr = sip_addr.parse().unwrap();
     let phone_port = free_port("127.0.0.3");
     assert!(sipp_from(edge, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);

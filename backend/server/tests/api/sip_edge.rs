@@ -163,6 +163,22 @@ pub(crate) async fn sipp_from(
     output.status.success()
 }
 
+/// A generated SIP login for `user_id`: (username, password).
+pub(crate) async fn sip_login(api: &crm_testkit::Gql, user_id: &str) -> (String, String) {
+    let query = "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }";
+    let created = api.ok(query, json!({ "u": user_id })).await["createSipExtension"].clone();
+    (created["extension"]["username"].as_str().unwrap().to_owned(), created["password"].as_str().unwrap().to_owned())
+}
+
+/// The company's Kerio trunk: calls from 127.0.0.2 to +998712000000, plus `extra` settings.
+pub(crate) async fn kerio_trunk(api: &crm_testkit::Gql, extra: serde_json::Value) {
+    let mut input = json!({ "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] });
+    if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+        input.extend(extra.clone());
+    }
+    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", json!({ "i": input })).await;
+}
+
 async fn metrics(app: &TestApp) -> String {
     app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap()
 }
@@ -198,8 +214,7 @@ async fn the_trunk_is_refused_from_unknown_addresses_and_for_unknown_numbers() {
     let edge = app.running.sip.as_ref().unwrap().addr;
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
-    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
-    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    kerio_trunk(&api, json!({})).await;
 
     // Metrics are per process and tests run side by side: compare growth, at least.
     let before = metrics(&app).await;
@@ -226,14 +241,7 @@ async fn phones_register_with_their_password_and_guessers_are_blocked() {
     let sip = app.running.sip.as_ref().unwrap();
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
-    let created = api
-        .ok(
-            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-            json!({ "u": owner.user_id }),
-        )
-        .await;
-    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let (user, password) = sip_login(&api, &owner.user_id).await;
     let (tenant, user_id) = (owner.company_id.parse().unwrap(), owner.user_id.parse().unwrap());
 
     let phone_port = free_port("127.0.0.3");
@@ -479,19 +487,11 @@ async fn a_trunk_call_rings_the_responsible_manager_and_both_sides_are_recorded(
         let sip = app.running.sip.as_ref().unwrap();
         let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
         let api = app.gql().with_token(&owner.access);
-        let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
-        api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+        kerio_trunk(&api, json!({})).await;
         let customer =
             json!({ "i": { "name": "Bob Caller", "phones": ["+998901234567"], "responsibleUserId": owner.user_id } });
         api.ok("mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }", customer).await;
-        let created = api
-            .ok(
-                "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-                json!({ "u": owner.user_id }),
-            )
-            .await;
-        let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-        let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+        let (user, password) = sip_login(&api, &owner.user_id).await;
 
         // The agent's phone registers, then waits for calls on the same address.
         let dir = tempfile::tempdir().unwrap();
@@ -692,22 +692,14 @@ async fn unanswered_trunk_calls_are_missed_as_a_pbx_user_expects() {
     let sip = app.running.sip.as_ref().unwrap();
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
-    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
-    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    kerio_trunk(&api, json!({})).await;
     let fields = "status hangupBy sipCause";
 
     // Nobody's phone is registered: the caller hears "unavailable".
     assert!(sipp(sip.addr, &trunk_gets(480), "127.0.0.2", "+998712000000", false).await);
     newest_call_becomes(&api, fields, json!({ "status": "MISSED", "hangupBy": "SYSTEM", "sipCause": 480 })).await;
 
-    let created = api
-        .ok(
-            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-            json!({ "u": owner.user_id }),
-        )
-        .await;
-    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let (user, password) = sip_login(&api, &owner.user_id).await;
     let phone_port = free_port("127.0.0.3");
     assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
     let dir = tempfile::tempdir().unwrap();
@@ -793,16 +785,8 @@ async fn hold_and_resume_by_re_invite_keep_the_call() {
     let sip = app.running.sip.as_ref().unwrap();
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
-    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
-    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
-    let created = api
-        .ok(
-            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-            json!({ "u": owner.user_id }),
-        )
-        .await;
-    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    kerio_trunk(&api, json!({})).await;
+    let (user, password) = sip_login(&api, &owner.user_id).await;
     let phone_port = free_port("127.0.0.3");
     assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
     let dir = tempfile::tempdir().unwrap();
@@ -848,14 +832,7 @@ async fn agent_with_phone(
             json!({ "t": token }),
         )
         .await;
-    let created = api
-        .ok(
-            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-            json!({ "u": user_id }),
-        )
-        .await;
-    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let (user, password) = sip_login(api, &user_id).await;
     let port = free_port(ip);
     assert!(sipp_from(edge, &register(&user, &password, 200), ip, port, "x", false).await);
     (user_id, port)
@@ -871,8 +848,7 @@ async fn without_the_responsible_manager_every_agent_rings_and_the_first_to_answ
     let sip = app.running.sip.as_ref().unwrap();
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
-    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
-    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
+    kerio_trunk(&api, json!({})).await;
     // The customer's manager (the owner) has no phone registered.
     let customer =
         json!({ "i": { "name": "Bob Caller", "phones": ["+998901234567"], "responsibleUserId": owner.user_id } });
@@ -981,14 +957,7 @@ async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
     let dial = "mutation($c: ID!) { dial(customerId: $c) { id direction status toNumber fromNumber } }";
     assert_eq!(api.code(dial, json!({ "c": customer_id })).await, "CONFLICT");
 
-    let created = api
-        .ok(
-            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-            json!({ "u": owner.user_id }),
-        )
-        .await;
-    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    let (user, password) = sip_login(&api, &owner.user_id).await;
     let phone_port = free_port("127.0.0.3");
     assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
 
@@ -1095,16 +1064,8 @@ async fn baresip_answers_a_trunk_call_and_both_sides_are_recorded() {
     let sip = app.running.sip.as_ref().unwrap();
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
-    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
-    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
-    let created = api
-        .ok(
-            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-            json!({ "u": owner.user_id }),
-        )
-        .await;
-    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    kerio_trunk(&api, json!({})).await;
+    let (user, password) = sip_login(&api, &owner.user_id).await;
     let listen = format!("127.0.0.6:{}", free_port("127.0.0.6"));
     let _phone = baresip(sip.addr, &user, &password, &listen, 1000.0);
     crm_testkit::wait_for("baresip to register", Duration::from_secs(20), || {
@@ -1222,16 +1183,8 @@ async fn phones_stop_ringing_after_the_ring_timeout_and_an_agent_can_hang_up_fir
     let sip = app.running.sip.as_ref().unwrap();
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
-    let trunk = json!({ "i": { "name": "Kerio", "sources": ["127.0.0.2"], "numbers": ["+998712000000"] } });
-    api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
-    let created = api
-        .ok(
-            "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }",
-            json!({ "u": owner.user_id }),
-        )
-        .await;
-    let user = created["createSipExtension"]["extension"]["username"].as_str().unwrap().to_owned();
-    let password = created["createSipExtension"]["password"].as_str().unwrap().to_owned();
+    kerio_trunk(&api, json!({})).await;
+    let (user, password) = sip_login(&api, &owner.user_id).await;
     let phone_port = free_port("127.0.0.3");
     assert!(sipp_from(sip.addr, &register(&user, &password, 200), "127.0.0.3", phone_port, "x", false).await);
     let dir = tempfile::tempdir().unwrap();

@@ -39,14 +39,7 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
         return;
     };
     let (tenant, call_id) = (call.tenant_id, call.id);
-    let end = |by: HangupBy, cause: Option<u16>| {
-        let services = context.services.clone();
-        async move {
-            if let Err(error) = services.end_call(tenant, call_id, by, cause).await {
-                tracing::error!(%error, call = %call_id, "could not close a call");
-            }
-        }
-    };
+    let end = |by: HangupBy, cause: Option<u16>| close(&context.services, tenant, call_id, by, cause);
 
     let offered: Vec<u8> = offer
         .as_ref()

@@ -183,14 +183,25 @@ impl Bridged {
         let other = if by == HangupBy::Customer { &agent_dialog } else { &customer };
         let _ = other.bye().await;
         let (stats, recording) = relay.stop().await;
-        if let Err(error) = context.services.end_call(tenant, call_id, by, None).await {
-            tracing::error!(%error, call = %call_id, "could not close a call");
-        }
+        close(&context.services, tenant, call_id, by, None).await;
         tracing::info!(call = %call_id, received = ?stats.received, recorded = ?stats.recorded, "call ended");
         if let Some(Ok(_)) = recording {
             let (services, spool) = (context.services.clone(), context.spool.clone());
             tokio::spawn(async move { upload(services, spool, tenant, call_id).await });
         }
+    }
+}
+
+/// Ends the call record; a failure is logged (the call itself is over either way).
+async fn close(
+    services: &crm_core::services::Services,
+    tenant: TenantId,
+    call: CallId,
+    by: HangupBy,
+    cause: Option<u16>,
+) {
+    if let Err(error) = services.end_call(tenant, call, by, cause).await {
+        tracing::error!(%error, %call, "could not close a call");
     }
 }
 

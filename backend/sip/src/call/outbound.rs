@@ -20,14 +20,7 @@ impl crm_core::telephony::Dialer for SipDialer {
 /// one answers, the trunk is asked to call the customer; when they answer, the two are bridged.
 async fn outbound(context: Arc<Context>, call: Call, phones: Vec<RegisteredPhone>, trunk: Trunk) {
     let (tenant, call_id) = (call.tenant_id, call.id);
-    let end = |by: HangupBy, cause: Option<u16>| {
-        let services = context.services.clone();
-        async move {
-            if let Err(error) = services.end_call(tenant, call_id, by, cause).await {
-                tracing::error!(%error, call = %call_id, "could not close a call");
-            }
-        }
-    };
+    let end = |by: HangupBy, cause: Option<u16>| close(&context.services, tenant, call_id, by, cause);
     let (Some(agent), Some(trunk_addr)) = (call.user_id, trunk.address) else {
         end(HangupBy::System, Some(500)).await;
         return;
