@@ -122,6 +122,17 @@ impl Ringing<'_> {
                     };
                     if response.status_code.kind() == rsip::StatusCodeKind::Successful {
                         cancel_all_but(Some(index)).await;
+                        // A phone that answered just as it was cancelled is hung up again.
+                        let late: Vec<InviteDialog> = forks.iter().map(|(_, d)| d.clone()).collect();
+                        tokio::spawn(async move {
+                            while let Some((other, result)) = pending.next().await {
+                                if let Ok(Ok((_, Some(r)))) = result
+                                    && r.status_code.kind() == rsip::StatusCodeKind::Successful
+                                {
+                                    let _ = late[other].bye().await;
+                                }
+                            }
+                        });
                         let (user, dialog) = forks[index].clone();
                         return Rang::Answered { user, dialog, response };
                     }
