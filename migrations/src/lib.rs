@@ -10,6 +10,7 @@ mod m0003_calls;
 mod m0004_trunk_address;
 mod m0005_tasks;
 mod m0006_trunk_qualify;
+mod m0007_trunk_credentials;
 pub mod rls;
 
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_trunk_address::Migration),
             Box::new(m0005_tasks::Migration),
             Box::new(m0006_trunk_qualify::Migration),
+            Box::new(m0007_trunk_credentials::Migration),
         ]
     }
 }

@@ -47,6 +47,9 @@ pub struct TrunkInput {
     pub default_caller_id: Option<String>,
     /// Where outbound calls go: Kerio Control's (or the provider's) SIP address, `ip` or `ip:port`.
     pub address: Option<String>,
+    /// Digest credentials the trunk must present with its calls (optional; never shown again).
+    pub username: Option<String>,
+    pub password: Option<String>,
     #[graphql(default = true)]
     pub qualify: bool,
 }
@@ -59,6 +62,8 @@ impl From<TrunkInput> for DomainTrunkInput {
             numbers: i.numbers,
             default_caller_id: i.default_caller_id,
             address: i.address,
+            username: i.username,
+            password: i.password,
             qualify: i.qualify,
         }
     }

@@ -209,6 +209,8 @@ pub struct Trunk {
     pub default_caller_id: Option<String>,
     /// Where outbound calls go (host:port).
     pub address: Option<String>,
+    /// The username the trunk must authenticate with, if any (the password is never shown).
+    pub username: Option<String>,
     pub qualify: bool,
     /// Whether the trunk answered its last OPTIONS keep-alive (null: not checked yet).
     pub reachable: Option<bool>,
@@ -238,6 +240,7 @@ impl From<crm_core::telephony::Trunk> for Trunk {
             numbers: t.numbers,
             default_caller_id: t.default_caller_id,
             address: t.address.map(|a| a.to_string()),
+            username: t.credentials.map(|(u, _)| u),
             qualify: t.qualify,
             reachable: None,
             latency_ms: None,

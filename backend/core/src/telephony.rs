@@ -22,6 +22,8 @@ pub struct Trunk {
     pub default_caller_id: Option<String>,
     /// Where outbound calls go (host:port of Kerio Control or the provider).
     pub address: Option<std::net::SocketAddr>,
+    /// Digest credentials the trunk must present with its INVITEs: (username, HA1).
+    pub credentials: Option<(String, String)>,
     /// Send OPTIONS keep-alives and track reachability.
     pub qualify: bool,
     pub created_at: DateTime<Utc>,
@@ -172,6 +174,7 @@ mod tests {
             numbers: vec!["+998712000000".into()],
             default_caller_id: None,
             address: None,
+            credentials: None,
             qualify: true,
             created_at: Utc::now(),
             updated_at: Utc::now(),

@@ -70,6 +70,7 @@ pub fn trunk(m: trunks::Model, numbers: Vec<String>) -> Result<Trunk, Error> {
         numbers,
         default_caller_id: m.default_caller_id,
         address: m.address.and_then(|a| a.parse().ok()),
+        credentials: m.username.zip(m.ha1),
         qualify: m.qualify,
         created_at: m.created_at,
         updated_at: m.updated_at,

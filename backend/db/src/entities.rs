@@ -159,6 +159,8 @@ pub mod trunks {
         pub sources: String,
         pub default_caller_id: Option<String>,
         pub address: Option<String>,
+        pub username: Option<String>,
+        pub ha1: Option<String>,
         pub qualify: bool,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,

@@ -133,6 +133,8 @@ impl SqlTenantTx {
             sources: Set(trunk.sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")),
             default_caller_id: Set(trunk.default_caller_id.clone()),
             address: Set(trunk.address.map(|a| a.to_string())),
+            username: Set(trunk.credentials.as_ref().map(|(u, _)| u.clone())),
+            ha1: Set(trunk.credentials.as_ref().map(|(_, h)| h.clone())),
             qualify: Set(trunk.qualify),
             created_at: Set(trunk.created_at),
             updated_at: Set(trunk.updated_at),

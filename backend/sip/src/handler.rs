@@ -94,12 +94,35 @@ async fn invite(context: &Arc<Context>, mut tx: Transaction, from: SocketAddr) -
     let status = match decision {
         Err(Refusal::UnknownSource) => StatusCode::Forbidden,
         Err(Refusal::UnknownNumber) => StatusCode::NotFound,
+        Ok(route) if !trunk_authenticated(context, &tx, &route.trunk) => {
+            metrics::counter!("crm_sip_auth_failures_total").increment(1);
+            let challenge = Header::ProxyAuthenticate(context.digest.challenge().into());
+            tx.reply_with(StatusCode::ProxyAuthenticationRequired, vec![challenge], None).await?;
+            absorb_ack(&mut tx).await;
+            return Ok(());
+        }
         Ok(route) => {
             crate::call::inbound(context.clone(), route, tx).await;
             return Ok(());
         }
     };
     tx.reply(status).await?;
+    absorb_ack(&mut tx).await;
+    Ok(())
+}
+
+/// A trunk with credentials must prove them (Proxy-Authorization); one without needs nothing.
+fn trunk_authenticated(context: &Context, tx: &Transaction, trunk: &crm_core::telephony::Trunk) -> bool {
+    let Some((username, ha1)) = &trunk.credentials else { return true };
+    tx.original.headers.iter().any(|header| match header {
+        Header::ProxyAuthorization(value) => {
+            context.digest.verify(value.value(), "INVITE", |user| (user == username).then(|| ha1.clone())).is_some()
+        }
+        _ => false,
+    })
+}
+
+async fn absorb_ack(tx: &mut Transaction) {
     // Absorb the ACK for the final response (the transaction retransmits until it comes).
     let _ = tokio::time::timeout(Duration::from_secs(32), async {
         while let Some(message) = tx.receive().await {
@@ -109,7 +132,6 @@ async fn invite(context: &Arc<Context>, mut tx: Transaction, from: SocketAddr) -
         }
     })
     .await;
-    Ok(())
 }
 
 fn challenge(context: &Context) -> Vec<Header> {

@@ -17,6 +17,9 @@ pub struct TrunkInput {
     pub default_caller_id: Option<String>,
     /// host:port for outbound calls.
     pub address: Option<String>,
+    /// Digest credentials the trunk must present; both or neither.
+    pub username: Option<String>,
+    pub password: Option<String>,
     pub qualify: bool,
 }
 
@@ -67,7 +70,20 @@ async fn build_trunk(
                 .map_err(|_| Error::bad_input("address", format!("{a:?} is not an IP address with an optional port")))
         })
         .transpose()?;
+    let credentials = match (input.username.filter(|u| !u.trim().is_empty()), input.password.filter(|p| !p.is_empty()))
+    {
+        (Some(user), Some(password)) => {
+            let user = check_len("username", &user, 64)?;
+            if password.chars().count() < 8 {
+                return Err(Error::bad_input("password", "a trunk password needs at least 8 characters"));
+            }
+            Some((user.clone(), telephony::ha1(&user, &password)))
+        }
+        (None, None) => None,
+        _ => return Err(Error::bad_input("password", "give both a username and a password, or neither")),
+    };
     Ok(Trunk {
+        credentials,
         address,
         id,
         name: check_len("name", &input.name, 100)?,

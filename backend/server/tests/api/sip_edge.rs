@@ -1268,3 +1268,82 @@ async fn trunks_are_kept_alive_and_their_reachability_is_shown() {
     assert!(gone["latencyMs"].is_null());
     assert!(kerio.await.unwrap(), "Kerio received our OPTIONS");
 }
+
+/// Kerio sends its call, is challenged (407), and sends it again with `password`.
+fn trunk_authenticates(password: &str, expect: u16) -> String {
+    let invite = |cseq: u32, auth: &str| {
+        format!(
+            r#"<send retrans="500"><![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      CSeq: {cseq} INVITE
+      Contact: <sip:kerio@[local_ip]:[local_port]>
+      {auth}
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio 40000 RTP/AVP 8
+  ]]></send>"#
+        )
+    };
+    let ack = |cseq: u32| {
+        format!(
+            r#"<send><![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-1]
+      Max-Forwards: 70
+      Call-ID: [call_id]
+      From: "Kerio" <sip:+998901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      CSeq: {cseq} ACK
+      Content-Length: 0
+  ]]></send>"#
+        )
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="Kerio authenticates">
+  {}
+  <recv response="100" optional="true"/>
+  <recv response="407" auth="true"/>
+  {}
+  {}
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="{expect}"/>
+  {}
+</scenario>"#,
+        invite(1, ""),
+        ack(1),
+        invite(2, &format!("[authentication username=kerio password={password}]")),
+        ack(2)
+    )
+}
+
+#[tokio::test]
+async fn a_trunk_with_credentials_must_present_them() {
+    let app = app_with_edge().await;
+    let sip = app.running.sip.as_ref().unwrap();
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    kerio_trunk(&api, json!({ "username": "kerio", "password": "trunk-secret-1" })).await;
+    let listed = api.ok("{ trunks { username } }", json!({})).await;
+    assert_eq!(listed["trunks"][0]["username"], "kerio");
+    assert!(!listed.to_string().contains("trunk-secret-1"), "the password is never shown");
+
+    // Wrong password: challenged again. Right password: the call goes on (no phone → 480).
+    assert!(sipp(sip.addr, &trunk_authenticates("wrong-password", 407), "127.0.0.2", "+998712000000", false).await);
+    assert!(sipp(sip.addr, &trunk_authenticates("trunk-secret-1", 480), "127.0.0.2", "+998712000000", false).await);
+    newest_call_becomes(&api, "status sipCause", json!({ "status": "MISSED", "sipCause": 480 })).await;
+    let calls = api.ok("{ calls(first: 10) { totalCount } }", json!({})).await;
+    assert_eq!(calls["calls"]["totalCount"], 1, "challenged INVITEs leave no call record");
+}
