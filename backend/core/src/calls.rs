@@ -76,7 +76,41 @@ pub struct Call {
     pub recording: Option<Recording>,
 }
 
+/// Who and what a new call is about.
+pub struct NewCall<'a> {
+    pub tenant_id: TenantId,
+    pub direction: Direction,
+    pub from_number: String,
+    pub to_number: String,
+    pub trunk_id: Option<TrunkId>,
+    pub customer_id: Option<CustomerId>,
+    pub user_id: Option<UserId>,
+    pub edge: &'a str,
+}
+
 impl Call {
+    /// A call that starts ringing now.
+    pub fn ringing(new: NewCall<'_>) -> Self {
+        Call {
+            id: CallId::new(),
+            tenant_id: new.tenant_id,
+            direction: new.direction,
+            status: CallStatus::Ringing,
+            from_number: new.from_number,
+            to_number: new.to_number,
+            trunk_id: new.trunk_id,
+            customer_id: new.customer_id,
+            user_id: new.user_id,
+            edge: new.edge.to_owned(),
+            started_at: Utc::now(),
+            answered_at: None,
+            ended_at: None,
+            hangup_by: None,
+            sip_cause: None,
+            recording: None,
+        }
+    }
+
     /// Seconds from the start until answered (or until the end, when never answered).
     pub fn wait_seconds(&self) -> Option<i64> {
         let until = self.answered_at.or(self.ended_at)?;

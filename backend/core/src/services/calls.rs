@@ -2,7 +2,7 @@
 //! by people and integrations.
 use super::Services;
 use crate::auth::Principal;
-use crate::calls::{Call, CallQuery, CallStatus, Direction, HangupBy, Recording};
+use crate::calls::{Call, CallQuery, CallStatus, Direction, HangupBy, NewCall, Recording};
 use crate::events::{Event, EventKind};
 use crate::ports::{Customer, Page};
 use crate::tasks::{CALLBACK_WITHIN_MINUTES, Task};
@@ -28,24 +28,16 @@ impl Services {
             Some(number) => tx.customer_by_phone(number).await?,
             None => None,
         };
-        let call = Call {
-            id: CallId::new(),
+        let call = Call::ringing(NewCall {
             tenant_id: route.tenant_id,
             direction: Direction::Inbound,
-            status: CallStatus::Ringing,
             from_number: from_e164.unwrap_or_else(|| caller.chars().take(64).collect()),
             to_number: route.number.clone(),
             trunk_id: Some(route.trunk.id),
             customer_id: customer.as_ref().map(|c| c.id),
             user_id: None,
-            edge: edge.to_owned(),
-            started_at: Utc::now(),
-            answered_at: None,
-            ended_at: None,
-            hangup_by: None,
-            sip_cause: None,
-            recording: None,
-        };
+            edge,
+        });
         tx.insert_call(&call).await?;
         tx.commit().await?;
         self.announce_call(&call).await;
@@ -123,24 +115,16 @@ impl Services {
         if phones.is_empty() {
             return Err(Error::Conflict("your phone is not registered: sign in to it, then call again".into()));
         }
-        let call = Call {
-            id: CallId::new(),
+        let call = Call::ringing(NewCall {
             tenant_id: principal.tenant_id,
             direction: Direction::Outbound,
-            status: CallStatus::Ringing,
             from_number: trunk.default_caller_id.clone().or_else(|| trunk.numbers.first().cloned()).unwrap_or_default(),
             to_number: number,
             trunk_id: Some(trunk.id),
             customer_id: customer.map(|c| c.id),
             user_id: Some(principal.user_id),
-            edge: dialer.edge_id().to_owned(),
-            started_at: Utc::now(),
-            answered_at: None,
-            ended_at: None,
-            hangup_by: None,
-            sip_cause: None,
-            recording: None,
-        };
+            edge: dialer.edge_id(),
+        });
         tx.insert_call(&call).await?;
         tx.commit().await?;
         self.announce_call(&call).await;
