@@ -40,5 +40,7 @@ pub trait EventBus: Send + Sync + 'static {
     async fn publish(&self, event: Event) -> Result<()>;
     /// All events published from now on, from any process sharing the bus.
     fn subscribe(&self) -> BoxStream<'static, Event>;
+    /// Live subscriptions in this process (a gauge in /metrics; tests wait on it).
+    fn subscribers(&self) -> usize;
     async fn ping(&self) -> Result<()>;
 }

@@ -29,6 +29,10 @@ impl EventBus for InProcessBus {
         local_stream(&self.sender)
     }
 
+    fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

@@ -80,6 +80,10 @@ impl EventBus for RedisBus {
         local_stream(&self.sender)
     }
 
+    fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     async fn ping(&self) -> Result<()> {
         let mut conn = self.publisher.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await.map_err(Error::internal)?;

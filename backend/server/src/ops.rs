@@ -29,7 +29,8 @@ pub async fn readyz(State(app): State<App>) -> Response {
     (status, Json(checks)).into_response()
 }
 
-pub async fn metrics() -> Response {
+pub async fn metrics(State(app): State<App>) -> Response {
+    metrics::gauge!("crm_event_subscribers").set(app.services.bus().subscribers() as f64);
     let body = crate::telemetry::metrics().render();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -77,8 +77,17 @@ impl TestApp {
         Gql::new(self.http.clone(), self.url("/graphql"))
     }
 
+    /// Subscribes, and returns once the server is really listening for the events.
     pub async fn subscribe(&self, token: &str, query: &str) -> Subscriber {
-        Subscriber::connect(&format!("ws://{}/graphql/ws", self.addr), Some(token), query).await
+        let bus = self.running.app.services.bus().clone();
+        let before = bus.subscribers();
+        let subscriber = Subscriber::connect(&format!("ws://{}/graphql/ws", self.addr), Some(token), query).await;
+        wait_for("the subscription to start", Duration::from_secs(10), || {
+            let bus = bus.clone();
+            async move { (bus.subscribers() > before).then_some(()) }
+        })
+        .await;
+        subscriber
     }
 
     pub fn ws_url(&self) -> String {

@@ -74,6 +74,16 @@ async fn a_subscriber_on_one_process_sees_a_change_made_through_another() {
 
     let owner = gql_one.sign_up("Acme", "ann@acme.test").await;
     let mut sub = Subscriber::connect(&format!("ws://{}/graphql/ws", one.addr), Some(&owner.access), CHANGES).await;
+    // The subscription is live on process one once its gauge says so.
+    let metrics_url = format!("http://{}/metrics", one.addr);
+    crm_testkit::wait_for("the subscription to start", std::time::Duration::from_secs(10), || {
+        let url = metrics_url.clone();
+        async move {
+            let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+            text.lines().any(|l| l.starts_with("crm_event_subscribers ") && !l.ends_with(" 0")).then_some(())
+        }
+    })
+    .await;
     let created = gql_two
         .with_token(&owner.access)
         .ok("mutation { createCustomer(input: { name: \"Made on two\" }) { id } }", json!({}))
