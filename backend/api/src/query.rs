@@ -94,12 +94,13 @@ impl Query {
             started_from: f.started_from,
             started_before: f.started_before,
         };
-        let query = CallQuery { first: u64::try_from(first).unwrap_or(0), after, filter };
+        let with_total = ctx.look_ahead().field("totalCount").exists();
+        let query = CallQuery { first: u64::try_from(first).unwrap_or(0), after, filter, with_total };
         let page = services(ctx).calls(principal(ctx)?, query).await?;
         let mut connection = Connection::with_additional_fields(
             after.is_some(),
             page.has_next,
-            CallConnectionFields { total_count: page.total },
+            CallConnectionFields { total_count: page.total.unwrap_or_default() },
         );
         connection.edges.extend(page.items.into_iter().map(|c| Edge::new(c.id.to_string(), Call::from(c))));
         Ok(connection)
@@ -129,12 +130,14 @@ impl Query {
         search: Option<String>,
     ) -> ApiResult<CustomerConnection> {
         let after = after.map(|cursor| parse_id::<CustomerId>("after", &ID(cursor))).transpose()?;
-        let query = CustomerQuery { first: u64::try_from(first).unwrap_or(0), after, search, phone: None };
+        // Counting is a query of its own: only when the client asks for totalCount.
+        let with_total = ctx.look_ahead().field("totalCount").exists();
+        let query = CustomerQuery { first: u64::try_from(first).unwrap_or(0), after, search, phone: None, with_total };
         let page = services(ctx).customers(principal(ctx)?, query).await?;
         let mut connection = Connection::with_additional_fields(
             after.is_some(),
             page.has_next,
-            CustomerConnectionFields { total_count: page.total },
+            CustomerConnectionFields { total_count: page.total.unwrap_or_default() },
         );
         connection.edges.extend(page.items.into_iter().map(|c| Edge::new(c.id.to_string(), Customer::from(c))));
         Ok(connection)

@@ -137,4 +137,6 @@ pub struct CallQuery {
     pub first: u64,
     pub after: Option<CallId>,
     pub filter: CallFilter,
+    /// Count all matches too.
+    pub with_total: bool,
 }

@@ -87,7 +87,8 @@ pub struct Customer {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub has_next: bool,
-    pub total: u64,
+    /// How many match in all; `None` when it was not asked for (counting costs a query).
+    pub total: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -97,6 +98,8 @@ pub struct CustomerQuery {
     /// Matches the name (case-insensitive) or, normalised, a phone.
     pub search: Option<String>,
     pub phone: Option<String>,
+    /// Count all matches too.
+    pub with_total: bool,
 }
 
 /// Operations that are not inside one tenant: identities, and opening tenant transactions.

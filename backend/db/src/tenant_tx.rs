@@ -51,13 +51,24 @@ impl SqlTenantTx {
         Ok(map)
     }
 
-    /// One page of `select`, newest first by its UUIDv7 `id`, after the cursor, with the total.
-    async fn page<E>(&self, select: Select<E>, id: E::Column, after: Option<Uuid>, first: u64) -> Result<Page<E::Model>>
+    /// One page of `select`, newest first by its UUIDv7 `id`, after the cursor, with the total
+    /// when asked for.
+    async fn page<E>(
+        &self,
+        select: Select<E>,
+        id: E::Column,
+        after: Option<Uuid>,
+        first: u64,
+        with_total: bool,
+    ) -> Result<Page<E::Model>>
     where
         E: EntityTrait,
         E::Model: Send + Sync,
     {
-        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
+        let total = match with_total {
+            true => Some(select.clone().count(&self.txn).await.map_err(db_err)?),
+            false => None,
+        };
         let select = match after {
             Some(after) => select.filter(id.lt(after)),
             None => select,
@@ -566,7 +577,8 @@ impl TenantTx for SqlTenantTx {
         if let Some(before) = f.started_before {
             select = select.filter(calls::Column::StartedAt.lt(before));
         }
-        let page = self.page(select, calls::Column::Id, query.after.map(|a| a.0), query.first).await?;
+        let page =
+            self.page(select, calls::Column::Id, query.after.map(|a| a.0), query.first, query.with_total).await?;
         let items = page.items.into_iter().map(convert::call).collect::<Result<_>>()?;
         Ok(Page { items, has_next: page.has_next, total: page.total })
     }
@@ -700,7 +712,7 @@ impl TenantTx for SqlTenantTx {
             select = select.filter(any);
         }
         let Page { items: rows, has_next, total } =
-            self.page(select, customers::Column::Id, query.after.map(|a| a.0), query.first).await?;
+            self.page(select, customers::Column::Id, query.after.map(|a| a.0), query.first, query.with_total).await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut phones = self.phones_of(&ids).await?;
         let items = rows

@@ -80,6 +80,12 @@ async fn customers_paginate_newest_first_and_search_by_name_or_any_phone_format(
     let expected: Vec<String> = (0..7).rev().map(|i| format!("Customer {i}")).collect();
     assert_eq!(seen, expected, "every customer once, newest first");
 
+    // Without totalCount (nothing is counted), the page is the same.
+    let uncounted =
+        api.ok("{ customers(first: 2) { edges { node { name } } pageInfo { hasNextPage } } }", json!({})).await;
+    assert_eq!(uncounted["customers"]["edges"][0]["node"]["name"], "Customer 6");
+    assert_eq!(uncounted["customers"]["pageInfo"]["hasNextPage"], true);
+
     let by_name = api.ok(PAGE, json!({ "f": 10, "s": "customer 3" })).await;
     assert_eq!(by_name["customers"]["totalCount"], 1);
     // The same number typed locally, with punctuation.
