@@ -127,18 +127,14 @@ impl Relay {
     }
 
     /// Stops relaying and completes the recording, padded with silence to the call's length.
-    pub async fn stop(self) -> (RelayStats, Option<io::Result<Duration>>) {
+    pub async fn stop(mut self) -> (RelayStats, Option<io::Result<Duration>>) {
         for task in &self.tasks {
             task.abort();
         }
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
-        let stats = RelayStats {
-            received: [0, 1].map(|l| self.shared.counts[0][l].load(Ordering::Relaxed)),
-            forwarded: [0, 1].map(|l| self.shared.counts[1][l].load(Ordering::Relaxed)),
-            recorded: [0, 1].map(|l| self.shared.counts[2][l].load(Ordering::Relaxed)),
-        };
+        let stats = self.stats();
         let until = self.shared.started.elapsed().as_micros() as u64 * u64::from(RATE) / 1_000_000;
         let recorder = lock(&self.shared.recorder).take();
         (stats, recorder.map(|r| r.writer.finish(Some(until))))
