@@ -11,6 +11,7 @@ mod m0004_trunk_address;
 mod m0005_tasks;
 mod m0006_trunk_qualify;
 mod m0007_trunk_credentials;
+mod m0008_trunk_registration;
 pub mod rls;
 
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_tasks::Migration),
             Box::new(m0006_trunk_qualify::Migration),
             Box::new(m0007_trunk_credentials::Migration),
+            Box::new(m0008_trunk_registration::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@ use crate::error::ApiResult;
 use crate::query::{parse_id, parse_tenant};
 use crate::types::*;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
-use crm_core::services::{CustomerInput, CustomerPatch, SignUp, TrunkInput as DomainTrunkInput};
+use crm_core::services::{CustomerInput, CustomerPatch, RegistrationInput, SignUp, TrunkInput as DomainTrunkInput};
 use crm_core::{ApiTokenId, CustomerId, TrunkId, UserId};
 
 pub struct Mutation;
@@ -52,6 +52,19 @@ pub struct TrunkInput {
     pub password: Option<String>,
     #[graphql(default = true)]
     pub qualify: bool,
+    /// Register to the trunk's address with these (a provider that wants REGISTER); kept alive.
+    pub registration: Option<TrunkRegistrationInput>,
+}
+
+#[derive(InputObject)]
+pub struct TrunkRegistrationInput {
+    pub username: String,
+    /// Stored encrypted; never shown again.
+    pub password: String,
+    /// The registrar's SIP domain, when it differs from the trunk's address.
+    pub domain: Option<String>,
+    /// Registration lifetime to ask for (60 to 86400 s; 600 by default).
+    pub expires_secs: Option<u32>,
 }
 
 impl From<TrunkInput> for DomainTrunkInput {
@@ -65,6 +78,12 @@ impl From<TrunkInput> for DomainTrunkInput {
             username: i.username,
             password: i.password,
             qualify: i.qualify,
+            registration: i.registration.map(|r| RegistrationInput {
+                username: r.username,
+                password: r.password,
+                domain: r.domain,
+                expires_secs: r.expires_secs,
+            }),
         }
     }
 }

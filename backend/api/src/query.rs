@@ -57,8 +57,9 @@ impl Query {
         Ok(trunks
             .into_iter()
             .map(|t| {
-                let reachability = services.trunk_reachability(t.id);
-                Trunk::from(t).with_reachability(reachability)
+                let (reachability, registration) =
+                    (services.trunk_reachability(t.id), services.trunk_registration(t.id));
+                Trunk::from(t).with_status(reachability, registration)
             })
             .collect())
     }

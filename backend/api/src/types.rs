@@ -216,16 +216,45 @@ pub struct Trunk {
     pub reachable: Option<bool>,
     pub latency_ms: Option<u64>,
     pub checked_at: Option<DateTime<Utc>>,
+    /// Our registration at the trunk's address, when it is configured to register.
+    pub registration: Option<TrunkRegistration>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// Our outward registration at a trunk (the password is never shown).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct TrunkRegistration {
+    pub username: String,
+    pub domain: Option<String>,
+    pub expires_secs: u32,
+    /// Whether the registrar accepted us last time (false also before the first attempt).
+    pub registered: bool,
+    /// Why not, in the registrar's words (e.g. "403 Forbidden") or "no answer".
+    pub error: Option<String>,
+    /// Until when the registrar granted the registration.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When we last tried.
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
 impl Trunk {
-    pub fn with_reachability(mut self, reachability: Option<crm_core::telephony::Reachability>) -> Self {
+    /// Adds what the SIP edge knows live: keep-alive answers and registration state.
+    pub fn with_status(
+        mut self,
+        reachability: Option<crm_core::telephony::Reachability>,
+        registration: Option<crm_core::telephony::RegistrationStatus>,
+    ) -> Self {
         if let Some(r) = reachability {
             self.reachable = Some(r.reachable);
             self.latency_ms = r.latency_ms;
             self.checked_at = Some(r.checked_at);
+        }
+        if let (Some(ours), Some(status)) = (self.registration.as_mut(), registration) {
+            ours.registered = status.registered;
+            ours.error = status.error;
+            ours.expires_at = status.expires_at;
+            ours.checked_at = Some(status.checked_at);
         }
         self
     }
@@ -245,6 +274,15 @@ impl From<crm_core::telephony::Trunk> for Trunk {
             reachable: None,
             latency_ms: None,
             checked_at: None,
+            registration: t.registration.map(|r| TrunkRegistration {
+                username: r.username,
+                domain: r.domain,
+                expires_secs: r.expires_secs,
+                registered: false,
+                error: None,
+                expires_at: None,
+                checked_at: None,
+            }),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

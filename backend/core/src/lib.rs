@@ -14,6 +14,7 @@ pub mod storage;
 pub mod tasks;
 pub mod telephony;
 pub mod token;
+pub mod vault;
 
 pub use error::{Error, Result};
 pub use ids::{ApiTokenId, CallId, CustomerId, InvitationId, SessionId, TaskId, TenantId, TrunkId, UserId};

@@ -118,6 +118,8 @@ pub trait Database: Send + Sync + 'static {
     async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>>;
     /// Trunks to keep alive with OPTIONS, of every tenant: (tenant, trunk, address).
     async fn qualify_targets(&self) -> Result<Vec<(TenantId, TrunkId, std::net::SocketAddr)>>;
+    /// Trunks we register to, of every tenant.
+    async fn registration_targets(&self) -> Result<Vec<(TenantId, Trunk)>>;
     /// Closes every open call of `edge` as interrupted (after that process died); returns them.
     async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>>;
     /// Checks the connection (readiness).

@@ -24,10 +24,57 @@ pub struct Trunk {
     pub address: Option<std::net::SocketAddr>,
     /// Digest credentials the trunk must present with its INVITEs: (username, HA1).
     pub credentials: Option<(String, String)>,
+    /// We register to the trunk's address (a provider that wants REGISTER) and keep it alive.
+    pub registration: Option<OutboundRegistration>,
     /// Send OPTIONS keep-alives and track reachability.
     pub qualify: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Our registration at the remote side of a trunk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboundRegistration {
+    pub username: String,
+    /// The password, sealed by the [`crate::vault::Vault`] (it has to be presented in the clear).
+    pub sealed_password: String,
+    /// The registrar's SIP domain (the host of our address of record); the trunk's address when unset.
+    pub domain: Option<String>,
+    /// Registration lifetime we ask for, in seconds.
+    pub expires_secs: u32,
+}
+
+/// What the edge needs to register: the trunk and its opened password.
+#[derive(Clone, Debug)]
+pub struct RegistrationTarget {
+    pub tenant_id: TenantId,
+    pub trunk_id: TrunkId,
+    pub address: std::net::SocketAddr,
+    pub username: String,
+    pub password: secrecy::SecretString,
+    pub domain: Option<String>,
+    pub expires_secs: u32,
+}
+
+impl RegistrationTarget {
+    /// Changes that need a new registration (anything but the password's sealing).
+    pub fn same_as(&self, other: &RegistrationTarget) -> bool {
+        use secrecy::ExposeSecret;
+        (self.address, &self.username, &self.domain, self.expires_secs)
+            == (other.address, &other.username, &other.domain, other.expires_secs)
+            && self.password.expose_secret() == other.password.expose_secret()
+    }
+}
+
+/// Where our registration at a trunk stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistrationStatus {
+    pub registered: bool,
+    /// Why it is not registered (the registrar's answer, or no answer).
+    pub error: Option<String>,
+    /// Until when the registrar granted it.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub checked_at: DateTime<Utc>,
 }
 
 /// A user's SIP login for their phone.
@@ -65,6 +112,7 @@ pub struct Reachability {
 pub trait Presence: Send + Sync + 'static {
     fn phones(&self, tenant: TenantId, user: UserId) -> Vec<RegisteredPhone>;
     fn trunk(&self, trunk: TrunkId) -> Option<Reachability>;
+    fn registration(&self, trunk: TrunkId) -> Option<RegistrationStatus>;
 }
 
 /// Places outbound calls: the SIP edge implements it. It rings the agent's own phones first
@@ -175,6 +223,7 @@ mod tests {
             default_caller_id: None,
             address: None,
             credentials: None,
+            registration: None,
             qualify: true,
             created_at: Utc::now(),
             updated_at: Utc::now(),

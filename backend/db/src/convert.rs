@@ -2,7 +2,7 @@
 use crate::entities::*;
 use crm_core::calls::{Call, Recording};
 use crm_core::ports::{Account, ApiToken, Invitation, Session, Tenant};
-use crm_core::telephony::{SipAccount, Trunk};
+use crm_core::telephony::{OutboundRegistration, SipAccount, Trunk};
 use crm_core::{ApiTokenId, CallId, CustomerId, Error, InvitationId, SessionId, TenantId, TrunkId, UserId};
 use sea_orm::{DbErr, SqlErr};
 
@@ -63,7 +63,17 @@ pub fn trunk(m: trunks::Model, numbers: Vec<String>) -> Result<Trunk, Error> {
         .split_whitespace()
         .map(|s| s.parse().map_err(|_| Error::internal(format!("stored trunk source {s:?} is not a network"))))
         .collect::<Result<_, _>>()?;
+    let registration = match (m.reg_username, m.reg_password) {
+        (Some(username), Some(sealed_password)) => Some(OutboundRegistration {
+            username,
+            sealed_password,
+            domain: m.reg_domain,
+            expires_secs: m.reg_expires.and_then(|e| u32::try_from(e).ok()).unwrap_or(600),
+        }),
+        _ => None,
+    };
     Ok(Trunk {
+        registration,
         id: TrunkId(m.id),
         name: m.name,
         sources,

@@ -4,7 +4,7 @@ use crate::tenant_tx::SqlTenantTx;
 use async_trait::async_trait;
 use crm_core::calls::{Call, CallStatus};
 use crm_core::ports::{Account, Database, TenantTx};
-use crm_core::telephony::SipAccount;
+use crm_core::telephony::{SipAccount, Trunk};
 use crm_core::{Result, Role, TenantId, TrunkId, UserId};
 use crm_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -156,6 +156,19 @@ impl Database for SqlDatabase {
             .into_iter()
             .filter_map(|t| Some((TenantId(t.tenant_id), TrunkId(t.id), t.address?.parse().ok()?)))
             .collect())
+    }
+
+    async fn registration_targets(&self) -> Result<Vec<(TenantId, Trunk)>> {
+        let txn = self.conn.begin().await.map_err(db_err)?;
+        set_local(&txn, "app.sip_register", "on".into()).await.map_err(db_err)?;
+        let rows = trunks::Entity::find()
+            .filter(trunks::Column::RegUsername.is_not_null())
+            .filter(trunks::Column::Address.is_not_null())
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        rows.into_iter().map(|t| Ok((TenantId(t.tenant_id), convert::trunk(t, Vec::new())?))).collect()
     }
 
     async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>> {

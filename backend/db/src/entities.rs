@@ -161,6 +161,11 @@ pub mod trunks {
         pub address: Option<String>,
         pub username: Option<String>,
         pub ha1: Option<String>,
+        pub reg_username: Option<String>,
+        /// Sealed by the vault.
+        pub reg_password: Option<String>,
+        pub reg_domain: Option<String>,
+        pub reg_expires: Option<i32>,
         pub qualify: bool,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,

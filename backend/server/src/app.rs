@@ -10,6 +10,7 @@ use crm_core::calls::Recording;
 use crm_core::events::EventBus;
 use crm_core::services::{AuthSettings, Services};
 use crm_core::storage::{ObjectStore, UrlSigner};
+use crm_core::vault::Vault;
 use crm_core::{CallId, TenantId};
 use crm_db::SqlDatabase;
 use crm_events::{InProcessBus, RedisBus};
@@ -93,8 +94,8 @@ impl App {
         let signer = UrlSigner::new(&keys.downloads);
         let jwt = JwtKeys::new(&keys.jwt, config.access_token_ttl_secs);
         let registrar = Arc::new(crm_sip::Registrar::default());
-        let services =
-            Services::new(Arc::new(db.clone()), bus, jwt, signer.clone(), auth).with_presence(registrar.clone());
+        let services = Services::new(Arc::new(db.clone()), bus, jwt, signer.clone(), Vault::new(&keys.vault), auth)
+            .with_presence(registrar.clone());
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await
             .context("cannot create the recording spool")?;

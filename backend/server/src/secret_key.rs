@@ -11,6 +11,8 @@ pub struct Keys {
     pub jwt: Vec<u8>,
     pub downloads: Vec<u8>,
     pub sip: Vec<u8>,
+    /// Seals secrets kept at rest (passwords we present to other systems).
+    pub vault: Vec<u8>,
 }
 
 pub async fn load(configured: Option<&SecretString>, data_dir: &Path) -> anyhow::Result<Keys> {
@@ -19,7 +21,12 @@ pub async fn load(configured: Option<&SecretString>, data_dir: &Path) -> anyhow:
         None => from_file(data_dir).await?,
     };
     anyhow::ensure!(secret.len() >= 32, "CRM_SECRET_KEY must be at least 32 characters");
-    Ok(Keys { jwt: derive(&secret, b"jwt"), downloads: derive(&secret, b"downloads"), sip: derive(&secret, b"sip") })
+    Ok(Keys {
+        jwt: derive(&secret, b"jwt"),
+        downloads: derive(&secret, b"downloads"),
+        sip: derive(&secret, b"sip"),
+        vault: derive(&secret, b"vault"),
+    })
 }
 
 fn derive(secret: &[u8], label: &[u8]) -> Vec<u8> {

@@ -83,7 +83,7 @@ async fn handle(context: Arc<Context>, mut tx: Transaction) -> rsipstack::Result
 }
 
 async fn invite(context: &Arc<Context>, mut tx: Transaction, from: SocketAddr) -> rsipstack::Result<()> {
-    let dialed = tx.original.uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
+    let dialed = dialed_number(&tx.original);
     let decision = match context.services.route_inbound(from.ip(), &dialed).await {
         Ok(decision) => decision,
         Err(error) => {
@@ -109,6 +109,17 @@ async fn invite(context: &Arc<Context>, mut tx: Transaction, from: SocketAddr) -
     tx.reply(status).await?;
     absorb_ack(&mut tx).await;
     Ok(())
+}
+
+/// The number called: the request URI's user, as Kerio sends it. A provider we register to
+/// addresses our registered Contact (its user is our login) and names the number in To.
+fn dialed_number(request: &rsip::Request) -> String {
+    let uri_user = request.uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
+    if crm_core::telephony::dialed_e164(&uri_user).is_some() {
+        return uri_user;
+    }
+    let to_user = request.to_header().ok().and_then(|to| to.uri().ok()).and_then(|uri| uri.auth.map(|a| a.user));
+    to_user.unwrap_or(uri_user)
 }
 
 /// A trunk with credentials must prove them (Proxy-Authorization); one without needs nothing.

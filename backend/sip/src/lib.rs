@@ -4,12 +4,13 @@
 //! What is here: listeners, the registrar with digest authentication and blocking of addresses
 //! that keep failing, OPTIONS keep-alives, toll-fraud protection (an INVITE from an unknown
 //! source or to an unknown number is refused with 403/404, counted, and creates nothing), and
-//! inbound calls bridged to an agent's phone through our RTP relay, recorded.
+//! outward registrations to trunks that want them, inbound calls bridged to an agent's phone through our RTP relay, recorded.
 mod call;
 mod digest;
 mod guard;
 mod handler;
 mod qualify;
+mod register;
 mod registrar;
 mod sdp;
 
@@ -115,6 +116,9 @@ impl SipEdge {
         context.services.set_dialer(Arc::new(call::SipDialer(context.clone())));
         tokio::spawn(async move { endpoint.serve().await });
         tokio::spawn(qualify::run(context.clone(), settings.qualify_every));
+        // Trunk settings are looked at again this often (registrations follow changes).
+        let recheck = settings.qualify_every.min(Duration::from_secs(5));
+        tokio::spawn(register::run(context.clone(), recheck, cancel.clone()));
         tokio::spawn(handler::serve(context, incoming, cancel.clone()));
         tracing::info!(%addr, "SIP edge listening on UDP and TCP");
         Ok(Self { addr, registrar, cancel })

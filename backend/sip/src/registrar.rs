@@ -1,6 +1,6 @@
 //! Where agents' phones are: we are their registrar.
 use chrono::{DateTime, Utc};
-use crm_core::telephony::{Presence, Reachability, RegisteredPhone};
+use crm_core::telephony::{Presence, Reachability, RegisteredPhone, RegistrationStatus};
 use crm_core::{TenantId, TrunkId, UserId};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,6 +18,7 @@ struct Registration {
 pub struct Registrar {
     by_username: Mutex<HashMap<String, Registration>>,
     trunks: Mutex<HashMap<TrunkId, Reachability>>,
+    registrations: Mutex<HashMap<TrunkId, RegistrationStatus>>,
 }
 
 impl Registrar {
@@ -40,6 +41,14 @@ impl Registrar {
 }
 
 impl Registrar {
+    pub fn set_registration(&self, trunk: TrunkId, status: Option<RegistrationStatus>) {
+        let mut all = self.registrations.lock().unwrap_or_else(|e| e.into_inner());
+        match status {
+            Some(status) => all.insert(trunk, status),
+            None => all.remove(&trunk),
+        };
+    }
+
     pub fn set_trunk(&self, trunk: TrunkId, reachability: Reachability) {
         self.trunks.lock().unwrap_or_else(|e| e.into_inner()).insert(trunk, reachability);
     }
@@ -65,5 +74,9 @@ impl Presence for Registrar {
 
     fn trunk(&self, trunk: TrunkId) -> Option<Reachability> {
         self.trunks.lock().unwrap_or_else(|e| e.into_inner()).get(&trunk).copied()
+    }
+
+    fn registration(&self, trunk: TrunkId) -> Option<RegistrationStatus> {
+        self.registrations.lock().unwrap_or_else(|e| e.into_inner()).get(&trunk).cloned()
     }
 }

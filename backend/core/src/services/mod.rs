@@ -11,7 +11,7 @@ pub use api_tokens::NewApiToken;
 pub use auth::{AuthTokens, SignUp};
 pub use customers::{CustomerInput, CustomerPatch};
 pub use limiter::FailureLimiter;
-pub use telephony::{NewSipAccount, TrunkInput};
+pub use telephony::{NewSipAccount, RegistrationInput, TrunkInput};
 pub use users::Invited;
 
 use crate::auth::JwtKeys;
@@ -56,6 +56,7 @@ pub struct Services {
     bus: Arc<dyn EventBus>,
     jwt: JwtKeys,
     signer: UrlSigner,
+    vault: crate::vault::Vault,
     settings: AuthSettings,
     presence: Option<Arc<dyn Presence>>,
     /// Set once the SIP edge is up (it needs the services first).
@@ -70,6 +71,7 @@ impl Services {
         bus: Arc<dyn EventBus>,
         jwt: JwtKeys,
         signer: UrlSigner,
+        vault: crate::vault::Vault,
         settings: AuthSettings,
     ) -> Self {
         let window = std::time::Duration::from_secs(settings.window_secs);
@@ -82,6 +84,7 @@ impl Services {
             bus,
             jwt,
             signer,
+            vault,
             settings,
         }
     }

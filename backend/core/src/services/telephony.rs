@@ -2,12 +2,13 @@
 use super::{Services, check_len};
 use crate::auth::Principal;
 use crate::ports::TenantTx;
-use crate::telephony::{self, InboundRoute, Refusal, SipAccount, Trunk};
-use crate::{Error, Result, TrunkId, UserId, phone};
+use crate::telephony::{self, InboundRoute, OutboundRegistration, Refusal, RegistrationTarget, SipAccount, Trunk};
+use crate::vault::Vault;
+use crate::{Error, Result, TenantId, TrunkId, UserId, phone};
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 #[derive(Clone, Debug, Default)]
 pub struct TrunkInput {
@@ -21,6 +22,16 @@ pub struct TrunkInput {
     pub username: Option<String>,
     pub password: Option<String>,
     pub qualify: bool,
+    /// Register to the trunk's address with these (a provider that wants REGISTER).
+    pub registration: Option<RegistrationInput>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RegistrationInput {
+    pub username: String,
+    pub password: String,
+    pub domain: Option<String>,
+    pub expires_secs: Option<u32>,
 }
 
 /// A new SIP login. The password is shown only here.
@@ -34,7 +45,56 @@ fn random(len: usize) -> String {
     rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
+fn build_registration(
+    vault: &Vault,
+    tenant: TenantId,
+    trunk: TrunkId,
+    address: Option<SocketAddr>,
+    input: Option<RegistrationInput>,
+) -> Result<Option<OutboundRegistration>> {
+    let Some(input) = input else { return Ok(None) };
+    if address.is_none() {
+        return Err(Error::bad_input("address", "registering needs the trunk's address (host:port of the registrar)"));
+    }
+    let username = check_len("registration.username", &input.username, 64)?;
+    if username.chars().any(|c| c.is_whitespace() || c.is_control() || "@:;<>\"".contains(c)) {
+        return Err(Error::bad_input("registration.username", "a SIP username cannot hold spaces or @ : ; < > \""));
+    }
+    if input.password.is_empty() || input.password.chars().count() > 128 {
+        return Err(Error::bad_input("registration.password", "give the registration password (up to 128 characters)"));
+    }
+    let domain = input
+        .domain
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            let valid = d.len() <= 253
+                && d.split('.')
+                    .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+            if valid {
+                Ok(d)
+            } else {
+                Err(Error::bad_input("registration.domain", format!("{d:?} is not a domain name")))
+            }
+        })
+        .transpose()?;
+    let expires_secs = input.expires_secs.unwrap_or(600);
+    if !(60..=86_400).contains(&expires_secs) {
+        return Err(Error::bad_input("registration.expiresSecs", "registration lifetime must be 60 to 86400 seconds"));
+    }
+    let password = secrecy::SecretString::from(input.password);
+    let sealed_password = vault.seal(&password, &registration_context(tenant, trunk))?;
+    Ok(Some(OutboundRegistration { username, sealed_password, domain, expires_secs }))
+}
+
+/// Binds a sealed registration password to its trunk.
+fn registration_context(tenant: TenantId, trunk: TrunkId) -> String {
+    format!("trunk-registration:{tenant}:{trunk}")
+}
+
 async fn build_trunk(
+    vault: &Vault,
+    tenant: TenantId,
     tx: &mut dyn TenantTx,
     id: TrunkId,
     input: TrunkInput,
@@ -82,7 +142,9 @@ async fn build_trunk(
         (None, None) => None,
         _ => return Err(Error::bad_input("password", "give both a username and a password, or neither")),
     };
+    let registration = build_registration(vault, tenant, id, address, input.registration)?;
     Ok(Trunk {
+        registration,
         credentials,
         address,
         id,
@@ -101,7 +163,8 @@ impl Services {
         principal.require_session()?;
         principal.require_admin()?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
-        let trunk = build_trunk(tx.as_mut(), TrunkId::new(), input, Utc::now()).await?;
+        let trunk =
+            build_trunk(&self.vault, principal.tenant_id, tx.as_mut(), TrunkId::new(), input, Utc::now()).await?;
         tx.insert_trunk(&trunk).await?;
         tx.commit().await?;
         tracing::info!(tenant = %principal.tenant_id, trunk = %trunk.id, "trunk created");
@@ -114,7 +177,7 @@ impl Services {
         principal.require_admin()?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let existing = tx.trunk(id).await?.ok_or(Error::NotFound)?;
-        let trunk = build_trunk(tx.as_mut(), id, input, existing.created_at).await?;
+        let trunk = build_trunk(&self.vault, principal.tenant_id, tx.as_mut(), id, input, existing.created_at).await?;
         tx.update_trunk(&trunk).await?;
         tx.commit().await?;
         Ok(trunk)
@@ -176,6 +239,32 @@ impl Services {
     /// Trunks the SIP edge should keep alive, across tenants (system use).
     pub async fn qualify_targets(&self) -> Result<Vec<(crate::TenantId, TrunkId, std::net::SocketAddr)>> {
         self.db.qualify_targets().await
+    }
+
+    /// Trunks the SIP edge should register to, across tenants, with their passwords opened.
+    /// A password that cannot be opened is logged and its trunk left out.
+    pub async fn registration_targets(&self) -> Result<Vec<RegistrationTarget>> {
+        let mut targets = Vec::new();
+        for (tenant_id, trunk) in self.db.registration_targets().await? {
+            let (Some(registration), Some(address)) = (trunk.registration, trunk.address) else { continue };
+            match self.vault.open(&registration.sealed_password, &registration_context(tenant_id, trunk.id)) {
+                Ok(password) => targets.push(RegistrationTarget {
+                    tenant_id,
+                    trunk_id: trunk.id,
+                    address,
+                    username: registration.username,
+                    password,
+                    domain: registration.domain,
+                    expires_secs: registration.expires_secs,
+                }),
+                Err(error) => tracing::error!(%error, trunk = %trunk.id, "trunk registration password unreadable"),
+            }
+        }
+        Ok(targets)
+    }
+
+    pub fn trunk_registration(&self, trunk: TrunkId) -> Option<crate::telephony::RegistrationStatus> {
+        self.presence.as_ref().and_then(|p| p.registration(trunk))
     }
 
     /// How the trunk answered its last keep-alive (none yet, or the SIP edge is off: `None`).

@@ -15,5 +15,6 @@ mod subscriptions;
 mod telephony;
 mod tenancy;
 mod tokens;
+mod trunk_registration;
 mod two_processes;
 mod users;

@@ -188,7 +188,7 @@ fn counter(metrics: &str, name: &str) -> f64 {
 }
 
 /// Waits until the newest call reads `expected` (the edge closes calls just after the SIP exchange).
-async fn newest_call_becomes(api: &crm_testkit::Gql, fields: &str, expected: serde_json::Value) {
+pub(crate) async fn newest_call_becomes(api: &crm_testkit::Gql, fields: &str, expected: serde_json::Value) {
     let query = format!("{{ calls(first: 1) {{ edges {{ node {{ {fields} }} }} }} }}");
     let mut last = serde_json::Value::Null;
     let found = tokio::time::timeout(Duration::from_secs(10), async {
@@ -603,7 +603,7 @@ fn trunk_ack() -> &'static str {
   ]]></send>"#
 }
 
-fn trunk_gets(code: u16) -> String {
+pub(crate) fn trunk_gets(code: u16) -> String {
     trunk_invite(&format!(
         "<recv response=\"180\" optional=\"true\"/>\n  <recv response=\"{code}\"/>\n  {}",
         trunk_ack()
