@@ -157,9 +157,19 @@ impl App {
             .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
             .filter(|(a, b): &(u16, u16)| a < b)
             .context("CRM_SIP_RTP_PORTS must look like 10000-20000")?;
+        let local_nets = self
+            .config
+            .sip_local_nets
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse::<ipnet::IpNet>())
+            .collect::<Result<Vec<_>, _>>()
+            .context("CRM_SIP_LOCAL_NETS must be comma-separated networks like 192.168.0.0/16")?;
         let settings = crm_sip::SipSettings {
             addr,
             external_ip: self.config.sip_external_ip,
+            local_nets,
             max_auth_failures: 5,
             block_for: Duration::from_secs(600),
             rtp_ports,

@@ -30,6 +30,9 @@ pub struct Config {
     pub sip_addr: String,
     /// The public IP to advertise in SIP and SDP when behind NAT without Kerio's SIP inspector.
     pub sip_external_ip: Option<std::net::IpAddr>,
+    /// Networks given the local address even when `sip_external_ip` is set (the office LAN),
+    /// comma-separated.
+    pub sip_local_nets: String,
     /// RTP ports as `first-last`; forward the same range on Kerio Control.
     pub sip_rtp_ports: String,
     /// Seconds phones ring before an inbound call counts as missed.
@@ -85,6 +88,7 @@ struct Defaults {
     download_url_ttl_secs: i64,
     edge_id: String,
     sip_addr: &'static str,
+    sip_local_nets: &'static str,
     sip_rtp_ports: &'static str,
     sip_ring_timeout_secs: u64,
     sip_responsible_first_secs: u64,
@@ -113,6 +117,7 @@ const DEFAULTS_BASE: Defaults = Defaults {
     download_url_ttl_secs: 900,
     edge_id: String::new(),
     sip_addr: "0.0.0.0:5060",
+    sip_local_nets: "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
     sip_rtp_ports: "10000-20000",
     sip_ring_timeout_secs: 30,
     sip_responsible_first_secs: 10,

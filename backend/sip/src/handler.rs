@@ -10,7 +10,7 @@ use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{self as rsip, Header, Method, StatusCode};
 use rsipstack::transaction::TransactionReceiver;
 use rsipstack::transaction::transaction::Transaction;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -24,10 +24,8 @@ pub struct Context {
     pub endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
     pub ports: PortRange,
     pub spool: Spool,
-    /// The address put in our SDP.
-    pub media_ip: IpAddr,
-    /// Our Contact in the dialogs we create.
-    pub contact: rsip::Uri,
+    /// Which of our addresses each peer is given in Contact and SDP.
+    pub advertise: crate::advertise::Advertise,
     pub edge_id: String,
     /// How long phones may ring before the call counts as missed.
     pub ring_timeout: Duration,
@@ -53,7 +51,7 @@ pub async fn serve(context: Arc<Context>, mut incoming: TransactionReceiver, can
 }
 
 /// Where the request really came from (after NAT), which is what trunks are identified by.
-fn source(tx: &Transaction) -> Option<SocketAddr> {
+pub(crate) fn source(tx: &Transaction) -> Option<SocketAddr> {
     tx.connection.as_ref()?.get_remote_addr()?.addr.to_string().parse().ok()
 }
 

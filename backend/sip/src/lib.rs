@@ -5,6 +5,7 @@
 //! that keep failing, OPTIONS keep-alives, toll-fraud protection (an INVITE from an unknown
 //! source or to an unknown number is refused with 403/404, counted, and creates nothing), and
 //! outward registrations to trunks that want them, inbound calls bridged to an agent's phone through our RTP relay, recorded.
+mod advertise;
 mod call;
 mod digest;
 mod guard;
@@ -35,6 +36,8 @@ pub struct SipSettings {
     pub addr: SocketAddr,
     /// The public address to advertise when behind NAT and Kerio does not rewrite for us.
     pub external_ip: Option<IpAddr>,
+    /// Peers here (the office network) are given the local address even with `external_ip`.
+    pub local_nets: Vec<ipnet::IpNet>,
     /// Failed registrations from one address before it is blocked for `block_for`.
     pub max_auth_failures: u32,
     pub block_for: Duration,
@@ -90,14 +93,17 @@ impl SipEdge {
             .build();
         let incoming = endpoint.incoming_transactions().map_err(|e| e.to_string())?;
         let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
-        // What we advertise: the external address when behind NAT, else where we listen.
-        let media_ip = match (settings.external_ip, settings.addr.ip()) {
-            (Some(external), _) => external,
-            (None, ip) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
-            (None, ip) => ip,
+        // Where we listen, unless that is every address; then loopback (a real set-up names one).
+        let local = match settings.addr.ip() {
+            ip if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
         };
-        let contact = rsipstack::sip::Uri::try_from(format!("sip:crm@{}", SocketAddr::new(media_ip, port)))
-            .map_err(|e| e.to_string())?;
+        let advertise = advertise::Advertise {
+            local,
+            external: settings.external_ip,
+            local_nets: settings.local_nets.clone(),
+            port,
+        };
         let context = Arc::new(handler::Context {
             services,
             registrar: registrar.clone(),
@@ -107,8 +113,7 @@ impl SipEdge {
             endpoint: endpoint.inner.clone(),
             ports: PortRange::new(settings.addr.ip(), settings.rtp_ports.0, settings.rtp_ports.1),
             spool,
-            media_ip,
-            contact,
+            advertise,
             edge_id: settings.edge_id.clone(),
             ring_timeout: settings.ring_timeout,
             responsible_first: settings.responsible_first,

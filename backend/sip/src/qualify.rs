@@ -47,7 +47,7 @@ async fn ping(context: &Context, addr: SocketAddr) -> Option<Duration> {
     let via = endpoint.get_via(None, None).ok()?;
     let from = rsip::typed::From {
         display_name: None,
-        uri: context.contact.clone(),
+        uri: context.advertise.contact_for(addr.ip()),
         params: vec![rsip::Param::Tag(make_tag())],
     };
     let to = rsip::typed::To { display_name: None, uri: target.clone(), params: vec![] };

@@ -80,8 +80,7 @@ async fn keep_registered(context: Arc<Context>, target: RegistrationTarget, canc
     let mut registration = Registration::new(context.endpoint.clone(), Some(credential));
     // Packets go to the trunk's address even when the registrar's domain is named.
     registration.outbound_proxy = Some(target.address);
-    let mut contact_uri = context.contact.clone();
-    contact_uri.auth = Some(rsip::Auth { user: target.username.clone(), password: None });
+    let contact_uri = context.advertise.uri(&target.username, target.address.ip());
     registration.contact = Some(rsip::typed::Contact { display_name: None, uri: contact_uri, params: vec![] });
 
     let mut retry = FIRST_RETRY;

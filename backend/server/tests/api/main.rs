@@ -9,6 +9,7 @@ mod crash;
 mod customers;
 mod files;
 mod http;
+mod kerio_nat;
 mod rls;
 mod sip_edge;
 mod subscriptions;

@@ -1015,12 +1015,12 @@ async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
 
 /// baresip, the agent's softphone: registered with its password, answering automatically and
 /// playing `tone` as its microphone. Killed when dropped.
-struct Baresip {
+pub(crate) struct Baresip {
     _child: tokio::process::Child,
     _dir: tempfile::TempDir,
 }
 
-fn baresip(edge: std::net::SocketAddr, user: &str, password: &str, listen: &str, tone: f64) -> Baresip {
+pub(crate) fn baresip(edge: std::net::SocketAddr, user: &str, password: &str, listen: &str, tone: f64) -> Baresip {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("mic.wav");
     let spec =

@@ -3,11 +3,12 @@ use super::*;
 
 pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transaction) {
     let (state_sender, mut states) = context.dialogs.new_dialog_state_channel();
+    let trunk_peer = crate::handler::source(&tx).map_or(context.advertise.local, |s| s.ip());
     let server = match context.dialogs.get_or_create_server_invite(
         &tx,
         state_sender.clone(),
         None,
-        Some(context.contact.clone()),
+        Some(context.advertise.contact_for(trunk_peer)),
     ) {
         Ok(dialog) => dialog,
         Err(error) => {
@@ -64,9 +65,9 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
     };
 
     // Ring the agents' phones, offering the codecs the trunk offered, media through us.
-    let agent_media = SocketAddr::new(context.media_ip, agent_leg.port);
-    let offer_sdp = sdp::build(agent_media, &offered, rand::random::<u32>().into(), "sendrecv");
-    let Some(caller_uri) = uri(&format!("sip:{caller}@{}", context.contact.host_with_port)) else {
+    let Some(caller_uri) =
+        uri(&format!("sip:{caller}@{}", SocketAddr::new(context.advertise.local, context.advertise.port)))
+    else {
         let _ = server.reject(Some(StatusCode::ServerInternalError), None);
         end(HangupBy::System, Some(500)).await;
         return;
@@ -74,7 +75,8 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
     let _ = server.ringing(None, None);
     let ringing = Ringing {
         context: &context,
-        offer: &offer_sdp,
+        media_port: agent_leg.port,
+        codecs: &offered,
         caller: &caller_uri,
         state_sender: &state_sender,
         caller_call_id: &server_call_id,
@@ -93,8 +95,8 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
             break;
         }
     }
-    let (agent, client, response) = match outcome {
-        Rang::Answered { user, dialog, response } => (user, dialog, response),
+    let (agent, phone, client, response) = match outcome {
+        Rang::Answered { user, phone, dialog, response } => (user, phone, dialog, response),
         Rang::CallerGone => {
             let _ = server.reject(Some(StatusCode::RequestTerminated), None);
             end(HangupBy::Customer, Some(487)).await;
@@ -122,7 +124,7 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
         return;
     };
     let chosen: Vec<u8> = agent_answer.payload_types.iter().copied().filter(|pt| offered.contains(pt)).collect();
-    let customer_media = SocketAddr::new(context.media_ip, customer_leg.port);
+    let customer_media = context.advertise.media_for(trunk_peer, customer_leg.port);
     let answer_sdp = sdp::build(customer_media, &chosen, rand::random::<u32>().into(), "sendrecv");
     let content_type = rsip::Header::ContentType("application/sdp".into());
     if server.accept(Some(vec![content_type]), Some(answer_sdp)).is_err() {
@@ -138,6 +140,7 @@ pub async fn inbound(context: Arc<Context>, route: InboundRoute, mut tx: Transac
         agent_dialog: client,
         ends,
         legs: [(customer_leg, offer.map(|o| o.addr)), (agent_leg, Some(agent_answer.addr))],
+        peers: [trunk_peer, phone],
         codecs: chosen,
     };
     bridged.run(&context, &mut states).await;

@@ -50,6 +50,8 @@ fn stages(context: &Context, tenant: TenantId, responsible: Option<UserId>) -> V
 enum Rang {
     Answered {
         user: UserId,
+        /// Where the answering phone is.
+        phone: std::net::IpAddr,
         dialog: InviteDialog,
         response: rsip::Response,
     },
@@ -60,7 +62,9 @@ enum Rang {
 
 struct Ringing<'a> {
     context: &'a Context,
-    offer: &'a [u8],
+    /// Our agent-side RTP port and the codecs to offer each phone.
+    media_port: u16,
+    codecs: &'a [u8],
     caller: &'a rsip::Uri,
     state_sender: &'a DialogStateSender,
     /// The caller's dialog, whose end (CANCEL) stops the ringing; empty for click-to-call.
@@ -78,21 +82,24 @@ impl Ringing<'_> {
     ) -> Rang {
         let mut forks = Vec::new();
         let mut pending = FuturesUnordered::new();
+        let session = rand::random::<u32>().into();
         for (user, phone) in phones {
             let Some(callee) = uri(&phone.contact) else { continue };
+            let peer = phone.source.ip();
+            let media = self.context.advertise.media_for(peer, self.media_port);
             let option = InviteOption {
                 caller: self.caller.clone(),
                 callee,
                 destination: Some(SipAddr { r#type: Some(rsip::Transport::Udp), addr: phone.source.into() }),
-                contact: self.context.contact.clone(),
-                offer: Some(self.offer.to_vec()),
+                contact: self.context.advertise.contact_for(peer),
+                offer: Some(sdp::build(media, self.codecs, session, "sendrecv")),
                 content_type: Some("application/sdp".into()),
                 ..Default::default()
             };
             match self.context.dialogs.do_invite_async(option, self.state_sender.clone()) {
                 Ok((dialog, answer)) => {
                     let index = forks.len();
-                    forks.push((*user, dialog));
+                    forks.push((*user, peer, dialog));
                     pending.push(async move { (index, answer.await) });
                 }
                 Err(error) => tracing::warn!(%error, "cannot ring a phone"),
@@ -100,7 +107,7 @@ impl Ringing<'_> {
         }
         let cancel_all_but = |winner: Option<usize>| {
             let losers: Vec<InviteDialog> =
-                forks.iter().enumerate().filter(|(i, _)| Some(*i) != winner).map(|(_, (_, d))| d.clone()).collect();
+                forks.iter().enumerate().filter(|(i, _)| Some(*i) != winner).map(|(_, (_, _, d))| d.clone()).collect();
             async move {
                 for dialog in losers {
                     let _ = dialog.cancel().await;
@@ -123,7 +130,7 @@ impl Ringing<'_> {
                     if response.status_code.kind() == rsip::StatusCodeKind::Successful {
                         cancel_all_but(Some(index)).await;
                         // A phone that answered just as it was cancelled is hung up again.
-                        let late: Vec<InviteDialog> = forks.iter().map(|(_, d)| d.clone()).collect();
+                        let late: Vec<InviteDialog> = forks.iter().map(|(_, _, d)| d.clone()).collect();
                         tokio::spawn(async move {
                             while let Some((other, result)) = pending.next().await {
                                 if let Ok(Ok((_, Some(r)))) = result
@@ -133,8 +140,8 @@ impl Ringing<'_> {
                                 }
                             }
                         });
-                        let (user, dialog) = forks[index].clone();
-                        return Rang::Answered { user, dialog, response };
+                        let (user, phone, dialog) = forks[index].clone();
+                        return Rang::Answered { user, phone, dialog, response };
                     }
                     all_busy &= matches!(response.status_code.code(), 486 | 600 | 603);
                 }
@@ -166,12 +173,14 @@ struct Bridged {
     ends: Ends,
     /// Our RTP socket and the peer's signalled address, customer side then agent side.
     legs: [(RtpSocket, Option<SocketAddr>); 2],
+    /// Where each side's signalling comes from (what address of ours it is given).
+    peers: [std::net::IpAddr; 2],
     codecs: Vec<u8>,
 }
 
 impl Bridged {
     async fn run(self, context: &Context, states: &mut DialogStateReceiver) {
-        let Bridged { tenant, call_id, agent, customer, agent_dialog, ends, legs, codecs } = self;
+        let Bridged { tenant, call_id, agent, customer, agent_dialog, ends, legs, peers, codecs } = self;
         let key = format!("tenants/{tenant}/recordings/{call_id}.wav");
         let writer = match context.spool.create(&call_id.to_string(), &key) {
             Ok(writer) => Some(writer),
@@ -181,8 +190,10 @@ impl Bridged {
             }
         };
         let [(customer_leg, customer_remote), (agent_leg, agent_remote)] = legs;
-        let media =
-            [SocketAddr::new(context.media_ip, customer_leg.port), SocketAddr::new(context.media_ip, agent_leg.port)];
+        let media = [
+            context.advertise.media_for(peers[0], customer_leg.port),
+            context.advertise.media_for(peers[1], agent_leg.port),
+        ];
         let relay = Relay::start(customer_leg, agent_leg, [customer_remote, agent_remote], writer);
         if let Err(error) = context.services.answer_call(tenant, call_id, agent).await {
             tracing::error!(%error, call = %call_id, "could not mark a call answered");

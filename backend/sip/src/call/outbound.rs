@@ -29,7 +29,8 @@ async fn outbound(context: Arc<Context>, call: Call, phones: Vec<RegisteredPhone
         end(HangupBy::System, Some(503)).await;
         return;
     };
-    let host = context.contact.host_with_port.to_string();
+    // The agent's phone sees the call as from the customer's number; the trunk, from ours.
+    let host = SocketAddr::new(context.advertise.local, context.advertise.port);
     let (Some(shown), Some(caller), Some(callee)) = (
         uri(&format!("sip:{}@{host}", call.to_number)),
         uri(&format!("sip:{}@{host}", call.from_number)),
@@ -42,23 +43,18 @@ async fn outbound(context: Arc<Context>, call: Call, phones: Vec<RegisteredPhone
 
     // 1. The agent's own phones.
     let offered = [8u8, 0, 101];
-    let agent_offer = sdp::build(
-        SocketAddr::new(context.media_ip, agent_leg.port),
-        &offered,
-        rand::random::<u32>().into(),
-        "sendrecv",
-    );
     let ringing = Ringing {
         context: &context,
-        offer: &agent_offer,
+        media_port: agent_leg.port,
+        codecs: &offered,
         caller: &shown,
         state_sender: &state_sender,
         caller_call_id: "",
     };
     let phones: Vec<(UserId, RegisteredPhone)> = phones.into_iter().map(|p| (agent, p)).collect();
-    let (agent_dialog, agent_answer) = match ringing.ring(&phones, context.ring_timeout, &mut states).await {
-        Rang::Answered { dialog, response, .. } => match sdp::parse(response.body()) {
-            Some(answer) => (dialog, answer),
+    let (agent_dialog, phone, agent_answer) = match ringing.ring(&phones, context.ring_timeout, &mut states).await {
+        Rang::Answered { dialog, phone, response, .. } => match sdp::parse(response.body()) {
+            Some(answer) => (dialog, phone, answer),
             None => {
                 let _ = dialog.bye().await;
                 end(HangupBy::System, Some(488)).await;
@@ -81,9 +77,9 @@ async fn outbound(context: Arc<Context>, call: Call, phones: Vec<RegisteredPhone
         caller,
         callee,
         destination: Some(SipAddr { r#type: Some(rsip::Transport::Udp), addr: trunk_addr.into() }),
-        contact: context.contact.clone(),
+        contact: context.advertise.contact_for(trunk_addr.ip()),
         offer: Some(sdp::build(
-            SocketAddr::new(context.media_ip, customer_leg.port),
+            context.advertise.media_for(trunk_addr.ip(), customer_leg.port),
             &codecs,
             rand::random::<u32>().into(),
             "sendrecv",
@@ -136,6 +132,7 @@ async fn outbound(context: Arc<Context>, call: Call, phones: Vec<RegisteredPhone
         agent_dialog,
         ends,
         legs: [(customer_leg, customer_answer.map(|a| a.addr)), (agent_leg, Some(agent_answer.addr))],
+        peers: [trunk_addr.ip(), phone],
         codecs,
     };
     bridged.run(&context, &mut states).await;
