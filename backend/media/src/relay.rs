@@ -4,10 +4,11 @@ use crate::rtp;
 use crm_recording::{RATE, RtpClock, Side, StereoWriter, g711};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// The two legs of a bridged call.
@@ -56,22 +57,30 @@ struct Recorder {
     clocks: [RtpClock; 2],
 }
 
-struct Shared {
-    sockets: [Arc<UdpSocket>; 2],
-    remotes: [Mutex<Remote>; 2],
-    recorder: Mutex<Option<Recorder>>,
-    counts: [[AtomicU64; 2]; 3],
-    started: Instant,
+/// Counts shared with whoever asks for [`Relay::stats`]; everything else belongs to the one task.
+#[derive(Default)]
+struct Counts([[AtomicU64; 2]; 3]);
+
+impl Counts {
+    fn stats(&self) -> RelayStats {
+        let read = |k: usize| [0, 1].map(|l| self.0[k][l].load(Ordering::Relaxed));
+        RelayStats { received: read(0), forwarded: read(1), recorded: read(2) }
+    }
 }
 
+enum Command {
+    SetRemote(Leg, Option<SocketAddr>),
+    Stop,
+}
+
+/// One task per call owns both sockets, the peers' addresses and the recording: no locks on the
+/// per-packet path, and packets queued on a socket are drained in one wake-up.
 pub struct Relay {
-    shared: Arc<Shared>,
     ports: [u16; 2],
-    tasks: Vec<JoinHandle<()>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    counts: Arc<Counts>,
+    commands: mpsc::UnboundedSender<Command>,
+    task: JoinHandle<Option<Recorder>>,
+    started: Instant,
 }
 
 impl Relay {
@@ -85,31 +94,17 @@ impl Relay {
     ) -> Self {
         let started = Instant::now();
         let ports = [customer.port, agent.port];
-        let shared = Arc::new(Shared {
-            sockets: [Arc::new(customer.socket), Arc::new(agent.socket)],
-            remotes: remotes.map(|signalled| Mutex::new(Remote { signalled, latched: None })),
-            recorder: Mutex::new(
-                recording.map(|writer| Recorder { writer, clocks: [RtpClock::new(started), RtpClock::new(started)] }),
-            ),
-            counts: Default::default(),
-            started,
-        });
-        let mut tasks: Vec<JoinHandle<()>> =
-            [Leg::Customer, Leg::Agent].into_iter().map(|leg| tokio::spawn(pump(shared.clone(), leg))).collect();
-        // Make recorded audio durable every second, so a crash loses at most that much.
-        let checkpoints = shared.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if let Some(recorder) = lock(&checkpoints.recorder).as_mut()
-                    && let Err(error) = recorder.writer.checkpoint()
-                {
-                    tracing::error!(%error, "could not checkpoint a recording");
-                }
-            }
-        }));
-        Self { shared, ports, tasks }
+        let counts = Arc::new(Counts::default());
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let pump = Pump {
+            sockets: [customer.socket, agent.socket],
+            remotes: remotes.map(|signalled| Remote { signalled, latched: None }),
+            recorder: recording
+                .map(|writer| Recorder { writer, clocks: [RtpClock::new(started), RtpClock::new(started)] }),
+            counts: counts.clone(),
+        };
+        let task = tokio::spawn(pump.run(receiver));
+        Self { ports, counts, commands, task, started }
     }
 
     pub fn local_port(&self, leg: Leg) -> u16 {
@@ -118,72 +113,108 @@ impl Relay {
 
     /// A new SDP for `leg` (re-INVITE): send there, and learn its real source again.
     pub fn set_remote(&self, leg: Leg, addr: Option<SocketAddr>) {
-        *lock(&self.shared.remotes[leg as usize]) = Remote { signalled: addr, latched: None };
+        let _ = self.commands.send(Command::SetRemote(leg, addr));
     }
 
     pub fn stats(&self) -> RelayStats {
-        let read = |k: usize| [0, 1].map(|l| self.shared.counts[k][l].load(Ordering::Relaxed));
-        RelayStats { received: read(0), forwarded: read(1), recorded: read(2) }
+        self.counts.stats()
     }
 
     /// Stops relaying and completes the recording, padded with silence to the call's length.
-    pub async fn stop(mut self) -> (RelayStats, Option<io::Result<Duration>>) {
-        for task in &self.tasks {
-            task.abort();
-        }
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
-        }
-        let stats = self.stats();
-        let until = self.shared.started.elapsed().as_micros() as u64 * u64::from(RATE) / 1_000_000;
-        let recorder = lock(&self.shared.recorder).take();
+    pub async fn stop(self) -> (RelayStats, Option<io::Result<Duration>>) {
+        let Relay { counts, commands, task, started, .. } = self;
+        let _ = commands.send(Command::Stop);
+        let recorder = match task.await {
+            Ok(recorder) => recorder,
+            Err(error) => {
+                tracing::error!(%error, "the RTP relay task failed; its recording is left for recovery");
+                None
+            }
+        };
+        let stats = counts.stats();
+        let until = started.elapsed().as_micros() as u64 * u64::from(RATE) / 1_000_000;
         (stats, recorder.map(|r| r.writer.finish(Some(until))))
     }
 }
 
-async fn pump(shared: Arc<Shared>, leg: Leg) {
-    let mut buf = vec![0u8; 2048];
-    let (me, other) = (leg as usize, leg.other() as usize);
-    loop {
-        let (len, from) = match shared.sockets[me].recv_from(&mut buf).await {
-            Ok(received) => received,
-            Err(error) => {
-                // ICMP port unreachable from a peer that went away shows up here; keep going.
-                tracing::debug!(%error, ?leg, "RTP receive error");
-                continue;
-            }
-        };
-        let packet = &buf[..len];
-        let Some((header, payload)) = rtp::parse(packet) else { continue };
-        {
-            let mut remote = lock(&shared.remotes[me]);
-            match remote.latched {
-                None => remote.latched = Some(from),
-                Some(latched) if latched != from => continue, // not this leg's peer
-                Some(_) => {}
+struct Pump {
+    sockets: [UdpSocket; 2],
+    remotes: [Remote; 2],
+    recorder: Option<Recorder>,
+    counts: Arc<Counts>,
+}
+
+impl Pump {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> Option<Recorder> {
+        let mut buffers = vec![0u8; 2 * 2048];
+        let (customer_buf, agent_buf) = buffers.split_at_mut(2048);
+        // Make recorded audio durable every second, so a crash loses at most that much.
+        let mut checkpoint = tokio::time::interval(Duration::from_secs(1));
+        checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let (leg, received) = tokio::select! {
+                received = self.sockets[0].recv_from(customer_buf) => (Leg::Customer, received),
+                received = self.sockets[1].recv_from(agent_buf) => (Leg::Agent, received),
+                _ = checkpoint.tick() => {
+                    if let Some(recorder) = self.recorder.as_mut()
+                        && let Err(error) = recorder.writer.checkpoint()
+                    {
+                        tracing::error!(%error, "could not checkpoint a recording");
+                    }
+                    continue;
+                }
+                command = commands.recv() => match command {
+                    Some(Command::SetRemote(leg, signalled)) => {
+                        self.remotes[leg as usize] = Remote { signalled, latched: None };
+                        continue;
+                    }
+                    Some(Command::Stop) | None => return self.recorder,
+                },
+            };
+            let buf = if leg == Leg::Customer { &mut *customer_buf } else { &mut *agent_buf };
+            let mut received = received;
+            // Drain what is already queued on this socket before waiting again.
+            loop {
+                match received {
+                    Ok((len, from)) => self.packet(leg, &buf[..len], from),
+                    // ICMP port unreachable from a peer that went away shows up here; keep going.
+                    Err(error) if error.kind() != io::ErrorKind::WouldBlock => {
+                        tracing::debug!(%error, ?leg, "RTP receive error");
+                    }
+                    Err(_) => break,
+                }
+                received = self.sockets[leg as usize].try_recv_from(buf);
             }
         }
-        shared.counts[0][me].fetch_add(1, Ordering::Relaxed);
-        let destination = {
-            let remote = lock(&shared.remotes[other]);
-            remote.latched.or(remote.signalled)
-        };
-        if let Some(destination) = destination
-            && shared.sockets[other].send_to(packet, destination).await.is_ok()
+    }
+
+    fn packet(&mut self, leg: Leg, packet: &[u8], from: SocketAddr) {
+        let Some((header, payload)) = rtp::parse(packet) else { return };
+        let (me, other) = (leg as usize, leg.other() as usize);
+        match self.remotes[me].latched {
+            None => self.remotes[me].latched = Some(from),
+            Some(latched) if latched != from => return, // not this leg's peer
+            Some(_) => {}
+        }
+        let counts = &self.counts.0;
+        counts[0][me].fetch_add(1, Ordering::Relaxed);
+        let remote = &self.remotes[other];
+        // A full socket buffer drops the packet, as the network would; the relay never waits.
+        if let Some(destination) = remote.latched.or(remote.signalled)
+            && self.sockets[other].try_send_to(packet, destination).is_ok()
         {
-            shared.counts[1][me].fetch_add(1, Ordering::Relaxed);
+            counts[1][me].fetch_add(1, Ordering::Relaxed);
         }
         // DTMF (telephone-event) and other codecs are relayed but not recorded.
-        if let Some(samples) = g711::decode(header.payload_type, payload) {
-            let mut guard = lock(&shared.recorder);
-            if let Some(recorder) = guard.as_mut() {
-                let at = recorder.clocks[me].frame(header.ssrc, header.timestamp, Instant::now());
-                match recorder.writer.push(leg.side(), at, &samples) {
-                    Ok(()) => {
-                        shared.counts[2][me].fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(error) => tracing::error!(%error, "could not write to a recording"),
+        if let Some(recorder) = self.recorder.as_mut()
+            && let Some(samples) = g711::decode(header.payload_type, payload)
+        {
+            let at = recorder.clocks[me].frame(header.ssrc, header.timestamp, Instant::now());
+            match recorder.writer.push(leg.side(), at, &samples) {
+                Ok(()) => {
+                    counts[2][me].fetch_add(1, Ordering::Relaxed);
                 }
+                Err(error) => tracing::error!(%error, "could not write to a recording"),
             }
         }
     }
