@@ -2,7 +2,7 @@
 """Load benchmark of the built-in SIP edge: sipp plays Kerio Control placing calls with RTP
 (a tone each way) to an agent played by a sipp UAS; every call is relayed and recorded.
 
-Steps of concurrent calls (50, 100, 200, 400, ...) run while they hold; for each: calls placed,
+Steps of concurrent calls (50, 100, 200, 400, then +100: 500, 600, ...) run while they hold; for each: calls placed,
 failed, server CPU seconds per call-minute, resident memory, and RTP packets received versus
 written into recordings (loss). Usage: e2e/bench/sip-load [max concurrent calls]."""
 import csv, json, math, os, shutil, signal, socket, struct, subprocess, sys, tempfile, threading, time, urllib.request
@@ -242,7 +242,7 @@ def main():
             print(f"| {step} | {ok + failed} | {failed} | {step / (step / rate):.1f} | {cpu / call_minutes:.3f} | {cores:.3f} | {peak:.0f} | {(peak - idle) / step:.3f} | {received} | {recorded} | {loss:.3f} % |", flush=True)
             if failed or loss > 0.1:
                 break
-            step *= 2
+            step = step * 2 if step < 400 else step + 100
     finally:
         for child in children:
             child.send_signal(signal.SIGKILL)

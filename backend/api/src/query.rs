@@ -50,6 +50,14 @@ impl Query {
         Ok(tokens.into_iter().map(ApiToken::from).collect())
     }
 
+    /// The company's Asterisk configuration, for companies that run Asterisk between Kerio
+    /// Control and the CRM (owners and admins, signed in). The installation's own ARI
+    /// credentials are not included.
+    async fn asterisk_config(&self, ctx: &Context<'_>) -> ApiResult<Vec<ConfigFile>> {
+        let files = services(ctx).asterisk_config(principal(ctx)?).await?;
+        Ok(files.into_iter().map(|f| ConfigFile { path: f.path, content: f.content }).collect())
+    }
+
     /// The company's SIP trunks (owners and admins).
     async fn trunks(&self, ctx: &Context<'_>) -> ApiResult<Vec<Trunk>> {
         let services = services(ctx);

@@ -484,3 +484,10 @@ impl From<crm_core::tasks::Task> for Task {
         }
     }
 }
+
+/// One file of a PBX configuration, relative to its configuration folder.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ConfigFile {
+    pub path: String,
+    pub content: String,
+}

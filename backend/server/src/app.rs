@@ -40,7 +40,15 @@ pub struct App {
 }
 
 impl App {
+    /// Opens everything, then recovers what a crash of this process left behind.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let app = Self::open(config).await?;
+        app.recover_after_crash().await?;
+        Ok(app)
+    }
+
+    /// Opens the database, events, storage and services (for commands that serve nothing).
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
         tokio::fs::create_dir_all(&config.data_dir).await.with_context(|| {
             format!("cannot create the data folder {}: set CRM_DATA_DIR", config.data_dir.display())
         })?;
@@ -94,14 +102,14 @@ impl App {
         let signer = UrlSigner::new(&keys.downloads);
         let jwt = JwtKeys::new(&keys.jwt, config.access_token_ttl_secs);
         let registrar = Arc::new(crm_sip::Registrar::default());
+        let asterisk = crm_asterisk::AsteriskRenderer(config.asterisk_options(&keys.asterisk)?);
         let services = Services::new(Arc::new(db.clone()), bus, jwt, signer.clone(), Vault::new(&keys.vault), auth)
-            .with_presence(registrar.clone());
+            .with_presence(registrar.clone())
+            .with_pbx_renderer(Arc::new(asterisk));
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await
             .context("cannot create the recording spool")?;
-        let app = Self { services, db, store, signer, spool, registrar, keys_sip: keys.sip, config: Arc::new(config) };
-        app.recover_after_crash().await?;
-        Ok(app)
+        Ok(Self { services, db, store, signer, spool, registrar, keys_sip: keys.sip, config: Arc::new(config) })
     }
 
     /// Calls this process left open when it died are closed as interrupted, and recordings
@@ -150,22 +158,8 @@ impl App {
             return Ok(None);
         }
         let addr = self.config.sip_addr.parse().context("CRM_SIP_ADDR must be an address like 0.0.0.0:5060, or off")?;
-        let rtp_ports = self
-            .config
-            .sip_rtp_ports
-            .split_once('-')
-            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
-            .filter(|(a, b): &(u16, u16)| a < b)
-            .context("CRM_SIP_RTP_PORTS must look like 10000-20000")?;
-        let local_nets = self
-            .config
-            .sip_local_nets
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| n.parse::<ipnet::IpNet>())
-            .collect::<Result<Vec<_>, _>>()
-            .context("CRM_SIP_LOCAL_NETS must be comma-separated networks like 192.168.0.0/16")?;
+        let rtp_ports = crate::config::port_range(&self.config.sip_rtp_ports, "CRM_SIP_RTP_PORTS")?;
+        let local_nets = self.config.local_nets()?;
         let settings = crm_sip::SipSettings {
             addr,
             external_ip: self.config.sip_external_ip,

@@ -41,6 +41,17 @@ pub struct Config {
     pub sip_responsible_first_secs: u64,
     /// Seconds between OPTIONS keep-alives to trunks with `qualify` and an address.
     pub sip_qualify_secs: u64,
+    /// The Asterisk path: the ARI application name the workers use.
+    pub asterisk_app: String,
+    /// ARI (Asterisk's HTTP server): where it listens, and the user the workers log in as.
+    pub asterisk_ari_addr: SocketAddr,
+    pub asterisk_ari_username: String,
+    /// Unset: derived from the secret key (the same in ari.conf and in every worker).
+    pub asterisk_ari_password: Option<SecretString>,
+    /// Where Asterisk's SIP listens, and its RTP range (forward the same on Kerio Control).
+    /// Asterisk is also given CRM_SIP_EXTERNAL_IP and CRM_SIP_LOCAL_NETS.
+    pub asterisk_sip_addr: SocketAddr,
+    pub asterisk_rtp_ports: String,
     /// Unset: events stay inside this process.
     pub redis_url: Option<SecretString>,
     /// Unset: objects are files under `<data_dir>/objects`.
@@ -93,6 +104,11 @@ struct Defaults {
     sip_ring_timeout_secs: u64,
     sip_responsible_first_secs: u64,
     sip_qualify_secs: u64,
+    asterisk_app: &'static str,
+    asterisk_ari_addr: &'static str,
+    asterisk_ari_username: &'static str,
+    asterisk_sip_addr: &'static str,
+    asterisk_rtp_ports: &'static str,
 }
 
 fn defaults() -> Defaults {
@@ -122,9 +138,52 @@ const DEFAULTS_BASE: Defaults = Defaults {
     sip_ring_timeout_secs: 30,
     sip_responsible_first_secs: 10,
     sip_qualify_secs: 30,
+    asterisk_app: "crm",
+    asterisk_ari_addr: "127.0.0.1:8088",
+    asterisk_ari_username: "crm",
+    asterisk_sip_addr: "0.0.0.0:5060",
+    asterisk_rtp_ports: "20000-30000",
 };
 
+/// `first-last` as a pair of ports.
+pub fn port_range(text: &str, setting: &str) -> anyhow::Result<(u16, u16)> {
+    text.split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+        .filter(|(a, b): &(u16, u16)| a < b)
+        .ok_or_else(|| anyhow::anyhow!("{setting} must look like 10000-20000"))
+}
+
 impl Config {
+    /// The office networks (CRM_SIP_LOCAL_NETS).
+    pub fn local_nets(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.sip_local_nets
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse::<ipnet::IpNet>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| anyhow::anyhow!("CRM_SIP_LOCAL_NETS must be comma-separated networks like 192.168.0.0/16"))
+    }
+
+    /// The Asterisk path's settings; `derived_password` when none is configured.
+    pub fn asterisk_options(&self, derived_password: &[u8]) -> anyhow::Result<crm_asterisk::AsteriskOptions> {
+        use secrecy::ExposeSecret;
+        let password = match &self.asterisk_ari_password {
+            Some(p) => p.expose_secret().to_owned(),
+            None => hex::encode(&derived_password[..derived_password.len().min(16)]),
+        };
+        Ok(crm_asterisk::AsteriskOptions {
+            app: self.asterisk_app.clone(),
+            ari_username: self.asterisk_ari_username.clone(),
+            ari_password: SecretString::from(password),
+            http_bind: self.asterisk_ari_addr,
+            sip_bind: self.asterisk_sip_addr,
+            external_ip: self.sip_external_ip,
+            local_nets: self.local_nets()?,
+            rtp_ports: port_range(&self.asterisk_rtp_ports, "CRM_ASTERISK_RTP_PORTS")?,
+        })
+    }
+
     /// Layers the defaults, the TOML file (if it exists) and `CRM_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("crm.toml"));

@@ -1,5 +1,6 @@
 //! `crm serve`: wires configuration, adapters and the API into one HTTP server.
 pub mod app;
+pub mod asterisk_config;
 pub mod config;
 mod files;
 mod ops;

@@ -26,6 +26,17 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL); schema.graphql in the repository must equal it.
     Schema,
+    /// Write a company's Asterisk configuration (pjsip.conf, extensions.conf, ari.conf,
+    /// http.conf, rtp.conf and the company's own files under crm/) into a folder. Several
+    /// companies can be written into the same folder: their files never collide.
+    AsteriskConfig {
+        /// The company's id.
+        #[arg(long)]
+        tenant: String,
+        /// Asterisk's configuration folder (e.g. /etc/asterisk).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -47,6 +58,13 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
         Command::Schema => Ok(()),
+        Command::AsteriskConfig { tenant, out } => {
+            crm_server::asterisk_config::write(config, &tenant, &out).await.map(|written| {
+                for path in written {
+                    println!("{}", path.display());
+                }
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,8 @@ pub struct Keys {
     pub sip: Vec<u8>,
     /// Seals secrets kept at rest (passwords we present to other systems).
     pub vault: Vec<u8>,
+    /// The ARI password when none is configured (ari.conf and the workers derive the same).
+    pub asterisk: Vec<u8>,
 }
 
 pub async fn load(configured: Option<&SecretString>, data_dir: &Path) -> anyhow::Result<Keys> {
@@ -26,6 +28,7 @@ pub async fn load(configured: Option<&SecretString>, data_dir: &Path) -> anyhow:
         downloads: derive(&secret, b"downloads"),
         sip: derive(&secret, b"sip"),
         vault: derive(&secret, b"vault"),
+        asterisk: derive(&secret, b"asterisk-ari"),
     })
 }
 

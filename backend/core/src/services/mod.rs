@@ -59,6 +59,7 @@ pub struct Services {
     vault: crate::vault::Vault,
     settings: AuthSettings,
     presence: Option<Arc<dyn Presence>>,
+    pbx: Option<Arc<dyn crate::pbx::PbxConfigRenderer>>,
     /// Set once the SIP edge is up (it needs the services first).
     dialer: Arc<std::sync::OnceLock<Arc<dyn Dialer>>>,
     account_failures: Arc<FailureLimiter>,
@@ -79,6 +80,7 @@ impl Services {
             account_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_account, window)),
             address_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_address, window)),
             presence: None,
+            pbx: None,
             dialer: Arc::default(),
             db,
             bus,
@@ -92,6 +94,12 @@ impl Services {
     /// Registration status from the SIP edge, when it runs.
     pub fn with_presence(mut self, presence: Arc<dyn Presence>) -> Self {
         self.presence = Some(presence);
+        self
+    }
+
+    /// Lets companies' admins download their Asterisk configuration.
+    pub fn with_pbx_renderer(mut self, renderer: Arc<dyn crate::pbx::PbxConfigRenderer>) -> Self {
+        self.pbx = Some(renderer);
         self
     }
 

@@ -1,6 +1,7 @@
 //! Trunks, agents' SIP logins, and the inbound routing decision, for both call paths.
 use super::{Services, check_len};
 use crate::auth::Principal;
+use crate::pbx::{ConfigFile, TenantPbx, TrunkWithSecret};
 use crate::ports::TenantTx;
 use crate::telephony::{self, InboundRoute, OutboundRegistration, Refusal, RegistrationTarget, SipAccount, Trunk};
 use crate::vault::Vault;
@@ -265,6 +266,41 @@ impl Services {
 
     pub fn trunk_registration(&self, trunk: TrunkId) -> Option<crate::telephony::RegistrationStatus> {
         self.presence.as_ref().and_then(|p| p.registration(trunk))
+    }
+
+    /// A company's trunks (registration passwords opened) and extensions, for its PBX.
+    pub async fn tenant_pbx(&self, tenant: TenantId) -> Result<TenantPbx> {
+        let mut tx = self.db.tenant(tenant).await?;
+        let (trunks, extensions) = (tx.trunks().await?, tx.sip_accounts().await?);
+        tx.commit().await?;
+        let trunks = trunks
+            .into_iter()
+            .map(|trunk| {
+                let registration_password = match &trunk.registration {
+                    Some(r) => Some(self.vault.open(&r.sealed_password, &registration_context(tenant, trunk.id))?),
+                    None => None,
+                };
+                Ok(TrunkWithSecret { trunk, registration_password })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TenantPbx { tenant_id: tenant, trunks, extensions })
+    }
+
+    /// Every configuration file of a company's Asterisk, installation secrets included
+    /// (for the operator's `crm asterisk-config`).
+    pub async fn asterisk_config_files(&self, tenant: TenantId) -> Result<Vec<ConfigFile>> {
+        let renderer = self.pbx.as_ref().ok_or_else(|| Error::internal("no PBX renderer configured"))?;
+        renderer.render(&self.tenant_pbx(tenant).await?)
+    }
+
+    /// The company's Asterisk configuration for its admins: everything but the installation's
+    /// own secrets.
+    pub async fn asterisk_config(&self, principal: &Principal) -> Result<Vec<ConfigFile>> {
+        principal.require_session()?;
+        principal.require_admin()?;
+        let mut files = self.asterisk_config_files(principal.tenant_id).await?;
+        files.retain(|f| !f.installation_secret);
+        Ok(files)
     }
 
     /// How the trunk answered its last keep-alive (none yet, or the SIP edge is off: `None`).
