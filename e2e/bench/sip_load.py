@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Load benchmark of the built-in SIP edge: sipp plays Kerio Control placing calls with RTP
-(a tone each way) to an agent played by a sipp UAS; every call is relayed and recorded.
+(a tone each way, sent by sipp's rtp_stream from G.711 A-law files) to an agent played by a sipp UAS; every call is relayed and recorded.
 
 Steps of concurrent calls (50, 100, 200, 400, then +100: 500, 600, ...) run while they hold; for each: calls placed,
 failed, server CPU seconds per call-minute, resident memory, and RTP packets received versus
@@ -9,11 +9,17 @@ import csv, json, math, os, shutil, signal, socket, struct, subprocess, sys, tem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CRM = os.path.join(ROOT, "target", "release", "crm")
-SIP_PORT, PHONE_PORT, CALL_SECONDS = 5070, 5080, 20
+SIP_PORT, PHONE_PORT = 5070, 5080
+# Every call talks HOLD_SECONDS after the last one of its step is placed, so all of a step's calls
+# are up at once for that long; calls are placed at most MAX_RATE per second.
+HOLD_SECONDS, MAX_RATE = 20, 25
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def tone_pcap(path, freq, seconds):
+def tone_alaw(path, freq, seconds):
+    """Raw G.711 A-law of a tone, for sipp's rtp_stream (which sends from ordinary UDP sockets;
+    play_pcap_audio sends through raw sockets, and hundreds of those make the kernel check
+    every UDP packet on the host against each of them, a cost billed to whoever receives)."""
     def alaw(s):
         sign = 0x80 if s >= 0 else 0
         v = min(-s - 1 if s < 0 else s, 32767)
@@ -23,16 +29,8 @@ def tone_pcap(path, freq, seconds):
             e = v.bit_length() - 8
             m = (v >> (e + 3)) & 0x0F
         return (sign | (e << 4) | m) ^ 0x55
-    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-    for n in range(seconds * 50):
-        payload = bytes(alaw(int(9000 * math.sin(2 * math.pi * freq * (n * 160 + i) / 8000))) for i in range(160))
-        rtp = struct.pack("!BBHII", 0x80, 8, n & 0xFFFF, n * 160, 0x12345678) + payload
-        udp = struct.pack("!HHHH", 5000, 5000, 8 + len(rtp), 0) + rtp
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
-        frame = b"\0" * 12 + b"\x08\x00" + ip
-        us = n * 20000
-        out += struct.pack("<IIII", us // 1000000, us % 1000000, len(frame), len(frame)) + frame
-    open(path, "wb").write(out)
+    period = [alaw(int(9000 * math.sin(2 * math.pi * freq * i / 8000))) for i in range(8000)]
+    open(path, "wb").write(bytes(period) * seconds)
 
 
 def gql(addr, query, variables=None, token=None):
@@ -98,7 +96,7 @@ AGENT = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       a=rtpmap:8 PCMA/8000
   ]]></send>
   <recv request="ACK" crlf="true"/>
-  <nop><action><exec play_pcap_audio="agent.pcap"/></action></nop>
+  <nop><action><exec rtp_stream="agent.al,1,8"/></action></nop>
   <recv request="BYE"/>
   <send><![CDATA[
       SIP/2.0 200 OK
@@ -142,7 +140,7 @@ TRUNK = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       CSeq: 1 ACK
       Content-Length: 0
   ]]></send>
-  <nop><action><exec play_pcap_audio="trunk.pcap"/></action></nop>
+  <nop><action><exec rtp_stream="trunk.al,1,8"/></action></nop>
   <pause milliseconds="%(ms)d"/>
   <send retrans="500"><![CDATA[
       BYE [next_url] SIP/2.0
@@ -171,8 +169,9 @@ def rss_mb(pid):
 def main():
     max_calls = int(sys.argv[1]) if len(sys.argv) > 1 else 800
     work = tempfile.mkdtemp(prefix="crm-sip-load-")
-    tone_pcap(os.path.join(work, "trunk.pcap"), 440, CALL_SECONDS)
-    tone_pcap(os.path.join(work, "agent.pcap"), 1000, CALL_SECONDS)
+    longest = math.ceil(max_calls / MAX_RATE) + HOLD_SECONDS + 1
+    tone_alaw(os.path.join(work, "trunk.al"), 440, longest)
+    tone_alaw(os.path.join(work, "agent.al"), 1000, longest)
     log = open(os.path.join(work, "crm.log"), "w")
     env = dict(os.environ, CRM_DATA_DIR=os.path.join(work, "data"), CRM_HTTP_ADDR="127.0.0.1:18282",
                CRM_SIP_ADDR=f"127.0.0.1:{SIP_PORT}", CRM_SIP_RTP_PORTS="20000-59998", CRM_LOG_FORMAT="json",
@@ -196,23 +195,24 @@ def main():
                         "-timeout", "10s", "-timeout_error"], cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         open(os.path.join(work, "agent.xml"), "w").write(AGENT)
         agent = subprocess.Popen(["sipp", "-sf", "agent.xml", "-i", "127.0.0.3", "-p", str(PHONE_PORT), "-mi", "127.0.0.3", "-mp", "30000",
-                                  "-nostdin", "-trace_err"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  "-nostdin", "-trace_err", "-error_file", "agent_errors.log"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         children.append(agent)
-        open(os.path.join(work, "trunk.xml"), "w").write(TRUNK % {"h": HEAD, "ms": CALL_SECONDS * 1000})
         idle = rss_mb(crm.pid)
         print(f"Server resident memory before the first call: {idle:.0f} MB\n")
         print(f"| concurrent calls | calls placed | failed | calls/s reached | CPU s per call-minute | cores per 100 concurrent calls | peak RSS MB | MB per call above idle | RTP received | recorded | loss |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         step, offset = 50, 0
         while step <= max_calls:
-            rate = max(step // 5, 1)
+            rate = min(max(step // 5, 1), MAX_RATE)
+            call_seconds = math.ceil(step / rate) + HOLD_SECONDS
+            open(os.path.join(work, "trunk.xml"), "w").write(TRUNK % {"h": HEAD, "ms": call_seconds * 1000})
             log.flush()
             offset = os.path.getsize(log.name)
             cpu0, t0, peak = cpu_seconds(crm.pid), time.time(), 0.0
             stats = os.path.join(work, f"stats-{step}.csv")
             trunk = subprocess.Popen(["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", "trunk.xml", "-s", "+998712000000", "-i", "127.0.0.2",
                                       "-p", "5090", "-mi", "127.0.0.2", "-mp", "40000", "-r", str(rate), "-l", str(step), "-m", str(step),
-                                      "-nostdin", "-trace_stat", "-stf", stats, "-fd", "1", "-timeout", str(CALL_SECONDS * 3) + "s"],
+                                      "-nostdin", "-trace_stat", "-stf", stats, "-trace_err", "-error_file", "trunk_errors.log", "-fd", "1", "-timeout", str(call_seconds * 3) + "s"],
                                      cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while trunk.poll() is None:
                 peak = max(peak, rss_mb(crm.pid))
@@ -235,12 +235,18 @@ def main():
                     if entry.get("message") == "call ended":
                         r = json.loads(entry["received"]); w = json.loads(entry["recorded"])
                         received += sum(r); recorded += sum(w)
-            call_minutes = step * CALL_SECONDS / 60
+            call_minutes = step * call_seconds / 60
             # A call-minute per minute per call: 100 concurrent calls cost 100 call-minutes each minute.
             cores = cpu / call_minutes * 100 / 60
             loss = (1 - recorded / received) * 100 if received else 100.0
             print(f"| {step} | {ok + failed} | {failed} | {step / (step / rate):.1f} | {cpu / call_minutes:.3f} | {cores:.3f} | {peak:.0f} | {(peak - idle) / step:.3f} | {received} | {recorded} | {loss:.3f} % |", flush=True)
             if failed or loss > 0.1:
+                for name in ("trunk_errors.log", "agent_errors.log"):
+                    path = os.path.join(work, name)
+                    if os.path.exists(path):
+                        print(f"\n{name} (last lines):\n" + "".join(open(path).readlines()[-15:]), flush=True)
+                warnings = [l for l in open(log.name).readlines()[-2000:] if '"level":"WARN"' in l or '"level":"ERROR"' in l]
+                print(f"\nserver warnings and errors (last {min(len(warnings), 10)}):\n" + "".join(warnings[-10:]), flush=True)
                 break
             step = step * 2 if step < 400 else step + 100
     finally:

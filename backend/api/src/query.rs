@@ -58,6 +58,12 @@ impl Query {
         Ok(files.into_iter().map(|f| ConfigFile { path: f.path, content: f.content }).collect())
     }
 
+    /// The ARI worker's link to Asterisk, when one runs in this server (owners and admins).
+    async fn asterisk_status(&self, ctx: &Context<'_>) -> ApiResult<Option<AsteriskStatus>> {
+        let status = services(ctx).pbx_link_status(principal(ctx)?)?;
+        Ok(status.map(|s| AsteriskStatus { connected: s.connected, error: s.error, since: s.since }))
+    }
+
     /// The company's SIP trunks (owners and admins).
     async fn trunks(&self, ctx: &Context<'_>) -> ApiResult<Vec<Trunk>> {
         let services = services(ctx);

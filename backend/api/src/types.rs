@@ -491,3 +491,13 @@ pub struct ConfigFile {
     pub path: String,
     pub content: String,
 }
+
+/// The link between the CRM's ARI worker and Asterisk.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AsteriskStatus {
+    pub connected: bool,
+    /// Why it is down: unreachable, credentials refused, taken over by another connection.
+    pub error: Option<String>,
+    /// Since when it has been in this state.
+    pub since: Option<DateTime<Utc>>,
+}

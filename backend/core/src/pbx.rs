@@ -32,3 +32,17 @@ pub struct ConfigFile {
 pub trait PbxConfigRenderer: Send + Sync + 'static {
     fn render(&self, pbx: &TenantPbx) -> Result<Vec<ConfigFile>>;
 }
+
+/// How the link to the PBX stands (for the API).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PbxLinkStatus {
+    pub connected: bool,
+    /// Why not: unreachable, refused credentials, taken over by another connection.
+    pub error: Option<String>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The worker connected to the PBX (the Asterisk adapter's ARI worker).
+pub trait PbxLink: Send + Sync + 'static {
+    fn status(&self) -> PbxLinkStatus;
+}

@@ -5,9 +5,11 @@
 //! After hang-up the file is uploaded to object storage, retrying until it succeeds; after a
 //! crash, unfinished files are repaired and uploaded on the next start.
 pub mod g711;
+mod link;
 mod spool;
 mod writer;
 
+pub use link::{recording_key, upload_and_link};
 pub use spool::{Spool, Uploaded};
 pub use writer::{RtpClock, Side, StereoWriter, recover};
 

@@ -68,12 +68,14 @@ impl StereoWriter {
     }
 
     fn flush_frames(&mut self, frames: u64) -> io::Result<()> {
+        // hound's 16-bit writer fills a buffer and writes it at once (far cheaper per sample).
+        let mut out = self.writer.get_i16_writer(frames as u32 * 2);
         for _ in 0..frames {
             for side in 0..2 {
-                let sample = self.pending[side].pop_front().unwrap_or(0);
-                self.writer.write_sample(sample).map_err(io::Error::other)?;
+                out.write_sample(self.pending[side].pop_front().unwrap_or(0));
             }
         }
+        out.flush().map_err(io::Error::other)?;
         self.written += frames;
         Ok(())
     }

@@ -36,6 +36,8 @@ pub struct App {
     pub registrar: Arc<crm_sip::Registrar>,
     /// Keys SIP digest nonces.
     keys_sip: Vec<u8>,
+    /// The ARI password when none is configured.
+    keys_asterisk: Vec<u8>,
     pub config: Arc<Config>,
 }
 
@@ -109,7 +111,17 @@ impl App {
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await
             .context("cannot create the recording spool")?;
-        Ok(Self { services, db, store, signer, spool, registrar, keys_sip: keys.sip, config: Arc::new(config) })
+        Ok(Self {
+            services,
+            db,
+            store,
+            signer,
+            spool,
+            registrar,
+            keys_sip: keys.sip,
+            keys_asterisk: keys.asterisk.clone(),
+            config: Arc::new(config),
+        })
     }
 
     /// Calls this process left open when it died are closed as interrupted, and recordings
@@ -184,6 +196,24 @@ impl App {
         Ok(Some(edge))
     }
 
+    /// The ARI worker, when `CRM_ASTERISK_WORKER` is on (or for `crm worker`).
+    pub fn start_asterisk_worker(&self) -> anyhow::Result<Arc<crm_asterisk::ari::AriWorker>> {
+        let keys = self.keys_asterisk.clone();
+        let options = self.config.asterisk_options(&keys)?;
+        let settings = crm_asterisk::ari::WorkerSettings {
+            ari_url: format!("http://{}", self.config.asterisk_ari_addr),
+            username: options.ari_username,
+            password: options.ari_password,
+            app: options.app,
+            worker_id: self.config.edge_id.clone(),
+            ring_timeout: Duration::from_secs(self.config.sip_ring_timeout_secs),
+            responsible_first: Duration::from_secs(self.config.sip_responsible_first_secs),
+        };
+        let worker = Arc::new(crm_asterisk::ari::AriWorker::start(settings, self.services.clone(), self.spool.clone()));
+        self.services.set_pbx_link(worker.clone());
+        Ok(worker)
+    }
+
     pub async fn db_ping(&self) -> crm_core::Result<()> {
         use crm_core::ports::Database;
         self.db.ping().await
@@ -228,6 +258,8 @@ pub struct Running {
     pub app: App,
     /// The SIP edge, unless `CRM_SIP_ADDR=off`.
     pub sip: Option<crm_sip::SipEdge>,
+    /// The ARI worker, when `CRM_ASTERISK_WORKER` is on.
+    pub asterisk: Option<Arc<crm_asterisk::ari::AriWorker>>,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -241,7 +273,8 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let addr = listener.local_addr()?;
     let service = app.router().into_make_service_with_connect_info::<SocketAddr>();
     let sip = app.start_sip().await?;
+    let asterisk = if app.config.asterisk_worker { Some(app.start_asterisk_worker()?) } else { None };
     let handle = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await });
     tracing::info!(%addr, "listening");
-    Ok(Running { addr, app, sip, handle })
+    Ok(Running { addr, app, sip, asterisk, handle })
 }

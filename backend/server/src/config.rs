@@ -41,6 +41,8 @@ pub struct Config {
     pub sip_responsible_first_secs: u64,
     /// Seconds between OPTIONS keep-alives to trunks with `qualify` and an address.
     pub sip_qualify_secs: u64,
+    /// Run the ARI worker inside `crm serve` (the Asterisk path); `crm worker` runs it alone.
+    pub asterisk_worker: bool,
     /// The Asterisk path: the ARI application name the workers use.
     pub asterisk_app: String,
     /// ARI (Asterisk's HTTP server): where it listens, and the user the workers log in as.
@@ -104,6 +106,7 @@ struct Defaults {
     sip_ring_timeout_secs: u64,
     sip_responsible_first_secs: u64,
     sip_qualify_secs: u64,
+    asterisk_worker: bool,
     asterisk_app: &'static str,
     asterisk_ari_addr: &'static str,
     asterisk_ari_username: &'static str,
@@ -138,6 +141,7 @@ const DEFAULTS_BASE: Defaults = Defaults {
     sip_ring_timeout_secs: 30,
     sip_responsible_first_secs: 10,
     sip_qualify_secs: 30,
+    asterisk_worker: false,
     asterisk_app: "crm",
     asterisk_ari_addr: "127.0.0.1:8088",
     asterisk_ari_username: "crm",

@@ -22,6 +22,8 @@ enum Command {
     /// Run the server: migrate the database, then serve HTTP, GraphQL and WebSockets
     /// on CRM_HTTP_ADDR until SIGINT or SIGTERM.
     Serve,
+    /// Run only the ARI worker of the Asterisk path (CRM_ASTERISK_*), until SIGINT or SIGTERM.
+    Worker,
     /// Apply pending database migrations and exit (safe to run repeatedly).
     Migrate,
     /// Print the GraphQL schema (SDL); schema.graphql in the repository must equal it.
@@ -57,6 +59,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
+        Command::Worker => worker(config).await,
         Command::Schema => Ok(()),
         Command::AsteriskConfig { tenant, out } => {
             crm_server::asterisk_config::write(config, &tenant, &out).await.map(|written| {
@@ -89,6 +92,14 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let running = crm_server::start(config, shutdown_signal()).await?;
     running.handle.await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let app = crm_server::App::build(config).await?;
+    let _worker = app.start_asterisk_worker()?;
+    shutdown_signal().await;
     tracing::info!("stopped");
     Ok(())
 }

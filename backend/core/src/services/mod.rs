@@ -60,6 +60,8 @@ pub struct Services {
     settings: AuthSettings,
     presence: Option<Arc<dyn Presence>>,
     pbx: Option<Arc<dyn crate::pbx::PbxConfigRenderer>>,
+    /// Set once an ARI worker runs in this process.
+    pbx_link: Arc<std::sync::OnceLock<Arc<dyn crate::pbx::PbxLink>>>,
     /// Set once the SIP edge is up (it needs the services first).
     dialer: Arc<std::sync::OnceLock<Arc<dyn Dialer>>>,
     account_failures: Arc<FailureLimiter>,
@@ -81,6 +83,7 @@ impl Services {
             address_failures: Arc::new(FailureLimiter::new(settings.max_failures_per_address, window)),
             presence: None,
             pbx: None,
+            pbx_link: Arc::default(),
             dialer: Arc::default(),
             db,
             bus,
@@ -101,6 +104,17 @@ impl Services {
     pub fn with_pbx_renderer(mut self, renderer: Arc<dyn crate::pbx::PbxConfigRenderer>) -> Self {
         self.pbx = Some(renderer);
         self
+    }
+
+    /// Lets the API show the ARI worker's link to Asterisk. Shared by every clone.
+    pub fn set_pbx_link(&self, link: Arc<dyn crate::pbx::PbxLink>) {
+        let _ = self.pbx_link.set(link);
+    }
+
+    /// The ARI worker's link (admins); `None` when no worker runs in this process.
+    pub fn pbx_link_status(&self, principal: &crate::auth::Principal) -> Result<Option<crate::pbx::PbxLinkStatus>> {
+        principal.require_admin()?;
+        Ok(self.pbx_link.get().map(|link| link.status()))
     }
 
     /// Lets `dial` place calls through the SIP edge. Shared by every clone of the services.

@@ -318,6 +318,30 @@ impl Services {
         self.db.sip_account(username).await
     }
 
+    /// Routing for a call a PBX (Asterisk) already gave to `tenant` (its dialplan names the
+    /// company): the number must be one of the company's own, or the call is refused.
+    pub async fn route_pbx_inbound(&self, tenant: TenantId, dialed: &str) -> Result<Result<InboundRoute, Refusal>> {
+        let number = telephony::dialed_e164(dialed);
+        let owner = match &number {
+            Some(number) => self.db.number_owner(number).await?,
+            None => None,
+        };
+        let route = match (owner, number) {
+            (Some((owner, trunk_id)), Some(number)) if owner == tenant => {
+                let mut tx = self.db.tenant(tenant).await?;
+                let trunk = tx.trunk(trunk_id).await?;
+                tx.commit().await?;
+                trunk.map(|trunk| InboundRoute { tenant_id: tenant, trunk, number })
+            }
+            _ => None,
+        };
+        Ok(route.ok_or_else(|| {
+            metrics::counter!("crm_pbx_inbound_refused_total").increment(1);
+            tracing::warn!(%tenant, dialed, "PBX call to a number that is not the company's: refused");
+            Refusal::UnknownNumber
+        }))
+    }
+
     /// Decides whose call an inbound INVITE is: its number picks the trunk, its source must be
     /// one of that trunk's. Refusals are counted; nothing is created for them.
     pub async fn route_inbound(&self, source: IpAddr, dialed: &str) -> Result<Result<InboundRoute, Refusal>> {

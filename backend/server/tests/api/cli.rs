@@ -14,7 +14,7 @@ fn crm(args: &[&str], data: &std::path::Path) -> std::process::Output {
 fn help_explains_each_command() {
     let out = crm(&["--help"], std::path::Path::new("."));
     let help = String::from_utf8(out.stdout).unwrap();
-    for command in ["serve", "migrate", "schema", "asterisk-config"] {
+    for command in ["serve", "worker", "migrate", "schema", "asterisk-config"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "{command} missing from:\n{help}");
     }
     assert!(out.status.success());

@@ -2,6 +2,7 @@
 //! (see crm-testkit). One binary, many modules, like crates.io's test suite.
 #![allow(clippy::unwrap_used)]
 
+mod asterisk_calls;
 mod asterisk_config;
 mod auth;
 mod calls;

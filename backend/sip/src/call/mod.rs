@@ -4,7 +4,7 @@
 //! agent, then the customer.
 use crate::handler::Context;
 use crate::sdp;
-use crm_core::calls::{Call, HangupBy, Recording};
+use crm_core::calls::{Call, HangupBy};
 use crm_core::telephony::{InboundRoute, RegisteredPhone, Trunk};
 use crm_core::{CallId, TenantId, UserId};
 use crm_media::{Leg, Relay, RtpSocket};
@@ -181,7 +181,7 @@ struct Bridged {
 impl Bridged {
     async fn run(self, context: &Context, states: &mut DialogStateReceiver) {
         let Bridged { tenant, call_id, agent, customer, agent_dialog, ends, legs, peers, codecs } = self;
-        let key = format!("tenants/{tenant}/recordings/{call_id}.wav");
+        let key = crm_recording::recording_key(tenant, call_id);
         let writer = match context.spool.create(&call_id.to_string(), &key) {
             Ok(writer) => Some(writer),
             Err(error) => {
@@ -209,7 +209,7 @@ impl Bridged {
         tracing::info!(call = %call_id, received = ?stats.received, recorded = ?stats.recorded, "call ended");
         if let Some(Ok(_)) = recording {
             let (services, spool) = (context.services.clone(), context.spool.clone());
-            tokio::spawn(async move { upload(services, spool, tenant, call_id).await });
+            tokio::spawn(crm_recording::upload_and_link(services, spool, tenant, call_id));
         }
     }
 }
@@ -224,22 +224,6 @@ async fn close(
 ) {
     if let Err(error) = services.end_call(tenant, call, by, cause).await {
         tracing::error!(%error, %call, "could not close a call");
-    }
-}
-
-async fn upload(services: crm_core::services::Services, spool: crm_recording::Spool, tenant: TenantId, call: CallId) {
-    match spool.upload(&call.to_string()).await {
-        Ok(uploaded) => {
-            let recording = Recording {
-                key: uploaded.key,
-                duration_ms: uploaded.duration.as_millis() as u64,
-                bytes: uploaded.bytes,
-            };
-            if let Err(error) = services.attach_recording(tenant, call, recording).await {
-                tracing::error!(%error, %call, "could not link a recording");
-            }
-        }
-        Err(error) => tracing::error!(%error, %call, "could not upload a recording; it stays in the spool"),
     }
 }
 

@@ -1,0 +1,176 @@
+//! The connection to one Asterisk: its event stream, reconnecting with back-off, and events
+//! handed to the call each one belongs to (by channel id, or recording name).
+use super::call::{self, CallContext};
+use super::client::AriClient;
+use super::events::Event;
+use crm_core::pbx::{PbxLink, PbxLinkStatus};
+use crm_core::services::Services;
+use crm_recording::Spool;
+use futures::StreamExt;
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// `http://host:port` of Asterisk's HTTP server.
+    pub ari_url: String,
+    pub username: String,
+    pub password: SecretString,
+    pub app: String,
+    /// This worker's name on the calls it handles (crash recovery closes them).
+    pub worker_id: String,
+    pub ring_timeout: Duration,
+    pub responsible_first: Duration,
+}
+
+/// Where each event goes.
+#[derive(Default)]
+pub(crate) struct Routes {
+    channels: Mutex<HashMap<String, mpsc::UnboundedSender<Event>>>,
+    recordings: Mutex<HashMap<String, mpsc::UnboundedSender<Event>>>,
+}
+
+impl Routes {
+    pub(crate) fn channel(&self, id: &str, to: &mpsc::UnboundedSender<Event>) {
+        self.channels.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), to.clone());
+    }
+    pub(crate) fn recording(&self, name: &str, to: &mpsc::UnboundedSender<Event>) {
+        self.recordings.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), to.clone());
+    }
+    pub(crate) fn forget(&self, channels: &[String], recordings: &[String]) {
+        let mut by_channel = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        for id in channels {
+            by_channel.remove(id);
+        }
+        drop(by_channel);
+        let mut by_recording = self.recordings.lock().unwrap_or_else(|e| e.into_inner());
+        for name in recordings {
+            by_recording.remove(name);
+        }
+    }
+    fn deliver(&self, event: &Event) -> bool {
+        let target = match event {
+            Event::RecordingFinished { recording } | Event::RecordingFailed { recording } => {
+                self.recordings.lock().unwrap_or_else(|e| e.into_inner()).get(&recording.name).cloned()
+            }
+            other => other
+                .channel()
+                .and_then(|c| self.channels.lock().unwrap_or_else(|e| e.into_inner()).get(&c.id).cloned()),
+        };
+        target.is_some_and(|to| to.send(event.clone()).is_ok())
+    }
+}
+
+pub struct AriWorker {
+    status: Arc<Mutex<PbxLinkStatus>>,
+    cancel: CancellationToken,
+}
+
+impl AriWorker {
+    pub fn start(settings: WorkerSettings, services: Services, spool: Spool) -> Self {
+        let status = Arc::new(Mutex::new(PbxLinkStatus::default()));
+        let cancel = CancellationToken::new();
+        let client = AriClient::new(&settings.ari_url, &settings.username, settings.password.clone());
+        let context = Arc::new(CallContext { client, services, spool, settings, routes: Routes::default() });
+        tokio::spawn(run(context, status.clone(), cancel.clone()));
+        Self { status, cancel }
+    }
+}
+
+impl PbxLink for AriWorker {
+    fn status(&self) -> PbxLinkStatus {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for AriWorker {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn set(status: &Mutex<PbxLinkStatus>, connected: bool, error: Option<String>) {
+    let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+    if status.connected != connected || status.error != error {
+        *status = PbxLinkStatus { connected, error, since: Some(chrono::Utc::now()) };
+    }
+}
+
+async fn run(context: Arc<CallContext>, status: Arc<Mutex<PbxLinkStatus>>, cancel: CancellationToken) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let outcome = tokio::select! {
+            outcome = connection(&context, &status) => outcome,
+            () = cancel.cancelled() => return,
+        };
+        let error = match outcome {
+            Ok(()) => "Asterisk closed the event stream".to_owned(),
+            Err(error) => error,
+        };
+        tracing::warn!(error, retry_in_ms = backoff.as_millis() as u64, "ARI link down; reconnecting");
+        set(&status, false, Some(error));
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = cancel.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// One connection: credentials checked over REST first (a clear error), then events until it ends.
+async fn connection(context: &Arc<CallContext>, status: &Mutex<PbxLinkStatus>) -> Result<(), String> {
+    context.client.ping().await.map_err(|e| e.to_string())?;
+    let mut request =
+        context.client.events_url(&context.settings.app).into_client_request().map_err(|e| e.to_string())?;
+    let auth = context.client.basic_auth().parse().map_err(|_| "bad ARI credentials".to_owned())?;
+    request.headers_mut().insert("authorization", auth);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(request).await.map_err(|e| format!("ARI event stream: {e}"))?;
+    set(status, true, None);
+    tracing::info!(url = %context.settings.ari_url, app = %context.settings.app, "ARI connected");
+    while let Some(message) = socket.next().await {
+        let text = match message.map_err(|e| e.to_string())? {
+            Message::Text(text) => text,
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let event: Event = match serde_json::from_str(&text) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::debug!(%error, "an ARI event we do not read");
+                continue;
+            }
+        };
+        dispatch(context, event);
+    }
+    Ok(())
+}
+
+fn dispatch(context: &Arc<CallContext>, event: Event) {
+    if let Event::ApplicationReplaced {} = event {
+        tracing::error!(app = %context.settings.app, "another connection took over the ARI application");
+        return;
+    }
+    if context.routes.deliver(&event) {
+        return;
+    }
+    if let Event::StasisStart { args, channel } = event
+        && args.get(1).map(String::as_str) == Some("inbound")
+    {
+        let (Some(tenant), Some(exten)) = (args.first().and_then(|t| t.parse().ok()), args.get(2).cloned()) else {
+            tracing::warn!(?args, "a Stasis call without company and number; hanging up");
+            let client = context.client.clone();
+            tokio::spawn(async move { client.hangup(&channel.id, "unallocated").await });
+            return;
+        };
+        let (sender, receiver) = mpsc::unbounded_channel();
+        context.routes.channel(&channel.id, &sender);
+        tokio::spawn(call::inbound(context.clone(), tenant, exten, channel, sender, receiver));
+    }
+}

@@ -1,0 +1,225 @@
+//! The Asterisk path on a real Asterisk (built from Debian's sources by infra/asterisk/build;
+//! e2e/run sets CRM_TEST_ASTERISK to its install prefix). Asterisk is configured only from
+//! `crm asterisk-config`'s output; sipp plays the Kerio trunk and baresip the agent.
+use crate::sip_edge::{TRUNK_CALLS, baresip, free_port, frequency, sipp_media, tone_pcap};
+use crm_testkit::{TestApp, wait_for};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const ARI: &str = "127.0.0.1:8188";
+const SIP: &str = "127.0.0.1:5160";
+const ARI_PASSWORD: &str = "ari-test-password";
+
+/// A running Asterisk in a folder of its own; killed when dropped.
+struct Asterisk {
+    child: tokio::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Asterisk {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn prefix() -> Option<PathBuf> {
+    let prefix = crm_testkit::env("CRM_TEST_ASTERISK").map(PathBuf::from);
+    if prefix.is_none() {
+        eprintln!("skipped: needs CRM_TEST_ASTERISK (e2e/run builds Asterisk with infra/asterisk/build and sets it)");
+    }
+    prefix
+}
+
+/// The parts of Asterisk's own configuration that are not the CRM's (folders, modules, logs).
+fn base_config(prefix: &Path, dir: &Path) {
+    let d = |sub: &str| {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).unwrap();
+        path.display().to_string()
+    };
+    let asterisk_conf = format!(
+        "[directories]\nastetcdir => {etc}\nastmoddir => {lib}/usr/lib/asterisk/modules\nastvarlibdir => {var}\n\
+         astdbdir => {var}\nastkeydir => {var}\nastdatadir => {lib}/var/lib/asterisk\nastagidir => {var}/agi-bin\n\
+         astspooldir => {spool}\nastrundir => {run}\nastlogdir => {log}\nastsbindir => {lib}/usr/sbin\n\
+         [options]\ntransmit_silence = no\n",
+        etc = d("etc"),
+        lib = prefix.display(),
+        var = d("var"),
+        spool = d("spool"),
+        run = d("run"),
+        log = d("log"),
+    );
+    d("spool/recording");
+    std::fs::write(dir.join("etc/asterisk.conf"), asterisk_conf).unwrap();
+    std::fs::write(
+        dir.join("etc/modules.conf"),
+        "[modules]\nautoload = yes\nnoload = chan_iax2.so\nnoload = res_pjsip_transport_websocket.so\n\
+         noload = cdr_sqlite3_custom.so\nnoload = cel_sqlite3_custom.so\nnoload = res_phoneprov.so\n\
+         noload = res_pjsip_phoneprov_provider.so\nnoload = chan_unistim.so\nnoload = chan_mgcp.so\nnoload = chan_skinny.so\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("etc/logger.conf"), "[logfiles]\nmessages.log => notice,warning,error\n").unwrap();
+}
+
+async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
+    let prefix = prefix()?;
+    let dir = tempfile::tempdir().unwrap();
+    base_config(&prefix, dir.path());
+    crm_server::asterisk_config::write(app.config.clone(), company, &dir.path().join("etc")).await.unwrap();
+    let child = tokio::process::Command::new(prefix.join("usr/sbin/asterisk"))
+        .args(["-f", "-n", "-C"])
+        .arg(dir.path().join("etc/asterisk.conf"))
+        .env("LD_LIBRARY_PATH", prefix.join("usr/lib"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("asterisk starts");
+    Some(Asterisk { child, dir })
+}
+
+async fn ari_get(path: &str) -> Option<serde_json::Value> {
+    let response = reqwest::Client::new()
+        .get(format!("http://{ARI}/ari{path}"))
+        .basic_auth("crm", Some(ARI_PASSWORD))
+        .send()
+        .await
+        .ok()?;
+    response.status().is_success().then_some(())?;
+    response.json().await.ok()
+}
+
+#[tokio::test]
+async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_recorded() {
+    if prefix().is_none() {
+        return;
+    }
+    let app = TestApp::spawn_with(|c| {
+        c.asterisk_worker = true;
+        c.asterisk_ari_addr = ARI.parse().unwrap();
+        c.asterisk_ari_password = Some(ARI_PASSWORD.to_owned().into());
+        c.asterisk_sip_addr = SIP.parse().unwrap();
+        c.asterisk_rtp_ports = "32000-32999".into();
+        c.sip_local_nets = "127.0.0.0/8".into();
+    })
+    .await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    crate::sip_edge::kerio_trunk(&api, json!({ "qualify": false })).await;
+    let customer =
+        json!({ "i": { "name": "Bob Caller", "phones": ["+998901234567"], "responsibleUserId": owner.user_id } });
+    api.ok("mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }", customer).await;
+    let (user, password) = crate::sip_edge::sip_login(&api, &owner.user_id).await;
+    let asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
+
+    wait_for("the worker to connect to Asterisk", Duration::from_secs(40), || {
+        let api = api.clone();
+        async move {
+            (api.ok("{ asteriskStatus { connected } }", json!({})).await["asteriskStatus"]["connected"] == true)
+                .then_some(())
+        }
+    })
+    .await;
+    let listen = format!("127.0.0.7:{}", free_port("127.0.0.7"));
+    let _agent = baresip(SIP.parse().unwrap(), &user, &password, &listen, 1000.0);
+    wait_for("the agent's phone to register with Asterisk", Duration::from_secs(20), || {
+        let user = user.clone();
+        async move { (ari_get(&format!("/endpoints/PJSIP/{user}")).await?["state"] == "online").then_some(()) }
+    })
+    .await;
+
+    let mut events = app.subscribe(&owner.access, "subscription { callEvents { id status customer { name } } }").await;
+    let dir = tempfile::tempdir().unwrap();
+    tone_pcap(&dir.path().join("trunk.pcap"), 440.0, 8, 3);
+    let trunk_ok = sipp_media(
+        dir.path(),
+        Some(SIP.parse().unwrap()),
+        &TRUNK_CALLS.replace("LAW", "8").replace("CODEC", "PCMA"),
+        ("127.0.0.2", free_port("127.0.0.2")),
+        free_port("127.0.0.2") & !1,
+        "+998712000000",
+    )
+    .await;
+    if !trunk_ok {
+        let log = std::fs::read_to_string(asterisk.dir.path().join("log/messages.log")).unwrap_or_default();
+        panic!("the trunk's call through Asterisk failed; Asterisk said:\n{log}");
+    }
+    let ringing = events.next_data().await;
+    assert_eq!(ringing["callEvents"]["status"], "RINGING");
+    assert_eq!(ringing["callEvents"]["customer"]["name"], "Bob Caller", "the pop-up carries the card");
+    assert_eq!(events.next_data().await["callEvents"]["status"], "ANSWERED");
+
+    let query = "{ calls(first: 1) { edges { node { status hangupBy userId recordingUrl } } } }";
+    let call = wait_for("the recording", Duration::from_secs(40), || {
+        let api = api.clone();
+        async move {
+            let c = api.ok(query, json!({})).await["calls"]["edges"][0]["node"].clone();
+            (!c["recordingUrl"].is_null()).then_some(c)
+        }
+    })
+    .await;
+    assert_eq!(call["status"], "COMPLETED");
+    assert_eq!(call["hangupBy"], "CUSTOMER");
+    assert_eq!(call["userId"], owner.user_id.as_str());
+    let wav =
+        app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    assert_eq!(reader.spec().channels, 2);
+    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let window = 4000..12000;
+    let (l, r) = (frequency(&left[window.clone()]), frequency(&right[window]));
+    assert!((l - 440.0).abs() < 15.0, "left (customer) is {l} Hz");
+    assert!((r - 1000.0).abs() < 15.0, "right (agent) is {r} Hz");
+    // Nothing is left behind on Asterisk.
+    assert_eq!(ari_get("/recordings/stored").await.unwrap(), json!([]));
+}
+
+#[tokio::test]
+async fn wrong_ari_credentials_are_shown_in_the_status() {
+    if prefix().is_none() {
+        return;
+    }
+    let app = TestApp::spawn_with(|c| {
+        c.asterisk_worker = true;
+        c.asterisk_ari_addr = "127.0.0.1:8189".parse().unwrap();
+        c.asterisk_ari_password = Some("right-password".to_owned().into());
+        c.asterisk_sip_addr = "127.0.0.1:5161".parse().unwrap();
+    })
+    .await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    // Asterisk's ari.conf is rendered with another password than the worker uses.
+    let mut rendered = app.config.clone();
+    rendered.asterisk_ari_password = Some("another-password".to_owned().into());
+    let prefix = prefix().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    base_config(&prefix, dir.path());
+    crm_server::asterisk_config::write(rendered, &owner.company_id, &dir.path().join("etc")).await.unwrap();
+    let _asterisk = Asterisk {
+        child: tokio::process::Command::new(prefix.join("usr/sbin/asterisk"))
+            .args(["-f", "-n", "-C"])
+            .arg(dir.path().join("etc/asterisk.conf"))
+            .env("LD_LIBRARY_PATH", prefix.join("usr/lib"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap(),
+        dir,
+    };
+    let status = wait_for("the refusal shown", Duration::from_secs(40), || {
+        let api = api.clone();
+        async move {
+            let s = api.ok("{ asteriskStatus { connected error } }", json!({})).await["asteriskStatus"].clone();
+            s["error"].as_str().is_some_and(|e| e.contains("401")).then_some(s)
+        }
+    })
+    .await;
+    assert_eq!(status["connected"], false);
+    assert!(status["error"].as_str().unwrap().contains("CRM_ASTERISK_ARI_PASSWORD"), "{status}");
+}
