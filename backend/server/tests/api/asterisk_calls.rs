@@ -23,6 +23,15 @@ impl Drop for Asterisk {
     }
 }
 
+/// An Asterisk of an earlier run may still be letting go of its ports.
+async fn ports_free(sip: &str, ari: &str) {
+    wait_for("Asterisk's ports to be free", Duration::from_secs(15), || async move {
+        let free = std::net::UdpSocket::bind(sip).is_ok() && std::net::TcpListener::bind(ari).is_ok();
+        free.then_some(())
+    })
+    .await;
+}
+
 fn prefix() -> Option<PathBuf> {
     let prefix = crm_testkit::env("CRM_TEST_ASTERISK").map(PathBuf::from);
     if prefix.is_none() {
@@ -64,6 +73,7 @@ fn base_config(prefix: &Path, dir: &Path) {
 
 async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
     let prefix = prefix()?;
+    ports_free(SIP, ARI).await;
     let dir = tempfile::tempdir().unwrap();
     base_config(&prefix, dir.path());
     crm_server::asterisk_config::write(app.config.clone(), company, &dir.path().join("etc")).await.unwrap();
@@ -196,6 +206,7 @@ async fn wrong_ari_credentials_are_shown_in_the_status() {
     let mut rendered = app.config.clone();
     rendered.asterisk_ari_password = Some("another-password".to_owned().into());
     let prefix = prefix().unwrap();
+    ports_free("127.0.0.1:5161", "127.0.0.1:8189").await;
     let dir = tempfile::tempdir().unwrap();
     base_config(&prefix, dir.path());
     crm_server::asterisk_config::write(rendered, &owner.company_id, &dir.path().join("etc")).await.unwrap();
