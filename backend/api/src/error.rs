@@ -17,7 +17,11 @@ impl From<crm_core::Error> for ApiError {
             tracing::error!(error = %cause, "internal error");
         }
         let code = error.code();
-        let mut gql = async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code));
+        let message = match &error {
+            crm_core::Error::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        let mut gql = async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code));
         match &error {
             crm_core::Error::BadUserInput { field, .. } => gql = gql.extend_with(|_, e| e.set("field", *field)),
             crm_core::Error::RateLimited { retry_after_secs } => {

@@ -18,7 +18,8 @@ pub enum Error {
     Conflict(String),
     #[error("too many attempts, retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
-    #[error("internal error")]
+    /// Shown with its cause in logs; the API answers only "internal error".
+    #[error("internal error: {0}")]
     Internal(#[source] InternalError),
 }
 

@@ -4,6 +4,7 @@
 mod ports;
 mod relay;
 pub mod rtp;
+mod threads;
 
 pub use ports::{PortRange, RtpSocket};
 pub use relay::{Leg, Relay, RelayStats};

@@ -2,7 +2,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU16, Ordering};
-use tokio::net::UdpSocket;
 
 #[derive(Debug)]
 pub struct PortRange {
@@ -13,10 +12,11 @@ pub struct PortRange {
     lock: Mutex<()>,
 }
 
-/// An RTP socket on an even port of the range.
+/// An RTP socket on an even port of the range (non-blocking; the relay registers it with the
+/// media thread that serves the call).
 #[derive(Debug)]
 pub struct RtpSocket {
-    pub socket: UdpSocket,
+    pub socket: std::net::UdpSocket,
     pub port: u16,
 }
 
@@ -35,9 +35,8 @@ impl PortRange {
             let port = self.next.load(Ordering::Relaxed);
             let following = if port + 2 > self.last { self.first } else { port + 2 };
             self.next.store(following, Ordering::Relaxed);
-            if let Ok(std) = std::net::UdpSocket::bind(SocketAddr::new(self.ip, port))
-                && std.set_nonblocking(true).is_ok()
-                && let Ok(socket) = UdpSocket::from_std(std)
+            if let Ok(socket) = std::net::UdpSocket::bind(SocketAddr::new(self.ip, port))
+                && socket.set_nonblocking(true).is_ok()
             {
                 return Some(RtpSocket { socket, port });
             }

@@ -96,14 +96,22 @@ impl Relay {
         let ports = [customer.port, agent.port];
         let counts = Arc::new(Counts::default());
         let (commands, receiver) = mpsc::unbounded_channel();
-        let pump = Pump {
-            sockets: [customer.socket, agent.socket],
-            remotes: remotes.map(|signalled| Remote { signalled, latched: None }),
-            recorder: recording
-                .map(|writer| Recorder { writer, clocks: [RtpClock::new(started), RtpClock::new(started)] }),
-            counts: counts.clone(),
-        };
-        let task = tokio::spawn(pump.run(receiver));
+        let remotes = remotes.map(|signalled| Remote { signalled, latched: None });
+        let recorder =
+            recording.map(|writer| Recorder { writer, clocks: [RtpClock::new(started), RtpClock::new(started)] });
+        let sockets = [customer.socket, agent.socket];
+        let shared = counts.clone();
+        // The sockets are registered with the media thread's own reactor, inside its runtime.
+        let task = crate::threads::next().spawn(async move {
+            let registered = match sockets.map(UdpSocket::from_std) {
+                [Ok(customer), Ok(agent)] => [customer, agent],
+                _ => {
+                    tracing::error!("cannot register RTP sockets; the call has no media");
+                    return recorder;
+                }
+            };
+            Pump { sockets: registered, remotes, recorder, counts: shared }.run(receiver).await
+        });
         Self { ports, counts, commands, task, started }
     }
 
