@@ -71,12 +71,7 @@ fn base_config(prefix: &Path, dir: &Path) {
     std::fs::write(dir.join("etc/logger.conf"), "[logfiles]\nmessages.log => notice,warning,error\n").unwrap();
 }
 
-async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
-    let prefix = prefix()?;
-    ports_free(SIP, ARI).await;
-    let dir = tempfile::tempdir().unwrap();
-    base_config(&prefix, dir.path());
-    crm_server::asterisk_config::write(app.config.clone(), company, &dir.path().join("etc")).await.unwrap();
+fn spawn_asterisk(prefix: &Path, dir: tempfile::TempDir) -> Asterisk {
     let child = tokio::process::Command::new(prefix.join("usr/sbin/asterisk"))
         .args(["-f", "-n", "-C"])
         .arg(dir.path().join("etc/asterisk.conf"))
@@ -87,7 +82,17 @@ async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
         .kill_on_drop(true)
         .spawn()
         .expect("asterisk starts");
-    Some(Asterisk { child, dir })
+    Asterisk { child, dir }
+}
+
+/// Asterisk configured from `crm asterisk-config` for `company`, on the app's Asterisk settings.
+async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
+    let prefix = prefix()?;
+    ports_free(&app.config.asterisk_sip_addr.to_string(), &app.config.asterisk_ari_addr.to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    base_config(&prefix, dir.path());
+    crm_server::asterisk_config::write(app.config.clone(), company, &dir.path().join("etc")).await.unwrap();
+    Some(spawn_asterisk(&prefix, dir))
 }
 
 async fn ari_get(path: &str) -> Option<serde_json::Value> {
@@ -210,19 +215,7 @@ async fn wrong_ari_credentials_are_shown_in_the_status() {
     let dir = tempfile::tempdir().unwrap();
     base_config(&prefix, dir.path());
     crm_server::asterisk_config::write(rendered, &owner.company_id, &dir.path().join("etc")).await.unwrap();
-    let _asterisk = Asterisk {
-        child: tokio::process::Command::new(prefix.join("usr/sbin/asterisk"))
-            .args(["-f", "-n", "-C"])
-            .arg(dir.path().join("etc/asterisk.conf"))
-            .env("LD_LIBRARY_PATH", prefix.join("usr/lib"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap(),
-        dir,
-    };
+    let _asterisk = spawn_asterisk(&prefix, dir);
     let status = wait_for("the refusal shown", Duration::from_secs(40), || {
         let api = api.clone();
         async move {
@@ -233,4 +226,38 @@ async fn wrong_ari_credentials_are_shown_in_the_status() {
     .await;
     assert_eq!(status["connected"], false);
     assert!(status["error"].as_str().unwrap().contains("CRM_ASTERISK_ARI_PASSWORD"), "{status}");
+}
+
+async fn link(api: &crm_testkit::Gql) -> serde_json::Value {
+    api.ok("{ asteriskStatus { connected error } }", json!({})).await["asteriskStatus"].clone()
+}
+
+#[tokio::test]
+async fn the_worker_reconnects_when_asterisk_restarts() {
+    if prefix().is_none() {
+        return;
+    }
+    let app = TestApp::spawn_with(|c| {
+        c.asterisk_worker = true;
+        c.asterisk_ari_addr = "127.0.0.1:8190".parse().unwrap();
+        c.asterisk_ari_password = Some(ARI_PASSWORD.to_owned().into());
+        c.asterisk_sip_addr = "127.0.0.1:5162".parse().unwrap();
+    })
+    .await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let mut asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
+    let connected =
+        |api: crm_testkit::Gql, want: bool| async move { (link(&api).await["connected"] == want).then_some(()) };
+    wait_for("connected", Duration::from_secs(40), || connected(api.clone(), true)).await;
+
+    asterisk.child.kill().await.unwrap();
+    wait_for("the loss shown", Duration::from_secs(20), || connected(api.clone(), false)).await;
+    assert!(link(&api).await["error"].as_str().is_some_and(|e| !e.is_empty()), "it says why");
+
+    let dir = std::mem::replace(&mut asterisk.dir, tempfile::tempdir().unwrap());
+    ports_free("127.0.0.1:5162", "127.0.0.1:8190").await;
+    let _restarted = spawn_asterisk(&prefix().unwrap(), dir);
+    wait_for("reconnected", Duration::from_secs(40), || connected(api.clone(), true)).await;
+    assert!(link(&api).await["error"].is_null());
 }
