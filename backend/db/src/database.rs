@@ -83,10 +83,23 @@ pub(crate) async fn set_local(txn: &DatabaseTransaction, name: &str, value: Stri
     Ok(())
 }
 
+impl SqlDatabase {
+    /// Every transaction may write. On SQLite it takes the write lock at BEGIN (waiting out
+    /// others within the busy timeout): a deferred one that reads, then writes after another
+    /// connection committed, fails at once with "database is locked" (seen under load).
+    async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
+        let options = sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        self.conn.begin_with_options(options).await.map_err(db_err)
+    }
+}
+
 #[async_trait]
 impl Database for SqlDatabase {
     async fn tenant(&self, tenant: TenantId) -> Result<Box<dyn TenantTx>> {
-        let txn = self.conn.begin().await.map_err(db_err)?;
+        let txn = self.begin().await?;
         set_local(&txn, "app.tenant_id", tenant.to_string()).await.map_err(db_err)?;
         Ok(Box::new(SqlTenantTx::new(txn, tenant)))
     }
@@ -106,7 +119,7 @@ impl Database for SqlDatabase {
     }
 
     async fn memberships_of(&self, user: UserId) -> Result<Vec<(TenantId, Role)>> {
-        let txn = self.conn.begin().await.map_err(db_err)?;
+        let txn = self.begin().await?;
         set_local(&txn, "app.user_id", user.to_string()).await.map_err(db_err)?;
         let rows = memberships::Entity::find()
             .filter(memberships::Column::UserId.eq(user.0))
@@ -119,7 +132,7 @@ impl Database for SqlDatabase {
     }
 
     async fn number_owner(&self, e164: &str) -> Result<Option<(TenantId, TrunkId)>> {
-        let txn = self.conn.begin().await.map_err(db_err)?;
+        let txn = self.begin().await?;
         set_local(&txn, "app.sip_number", e164.to_owned()).await.map_err(db_err)?;
         let row = trunk_numbers::Entity::find()
             .filter(trunk_numbers::Column::E164.eq(e164))
@@ -131,7 +144,7 @@ impl Database for SqlDatabase {
     }
 
     async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>> {
-        let txn = self.conn.begin().await.map_err(db_err)?;
+        let txn = self.begin().await?;
         set_local(&txn, "app.sip_username", username.to_owned()).await.map_err(db_err)?;
         let row = sip_accounts::Entity::find()
             .filter(sip_accounts::Column::Username.eq(username))
@@ -143,7 +156,7 @@ impl Database for SqlDatabase {
     }
 
     async fn qualify_targets(&self) -> Result<Vec<(TenantId, TrunkId, std::net::SocketAddr)>> {
-        let txn = self.conn.begin().await.map_err(db_err)?;
+        let txn = self.begin().await?;
         set_local(&txn, "app.sip_qualify", "on".into()).await.map_err(db_err)?;
         let rows = trunks::Entity::find()
             .filter(trunks::Column::Qualify.eq(true))
@@ -159,7 +172,7 @@ impl Database for SqlDatabase {
     }
 
     async fn registration_targets(&self) -> Result<Vec<(TenantId, Trunk)>> {
-        let txn = self.conn.begin().await.map_err(db_err)?;
+        let txn = self.begin().await?;
         set_local(&txn, "app.sip_register", "on".into()).await.map_err(db_err)?;
         let rows = trunks::Entity::find()
             .filter(trunks::Column::RegUsername.is_not_null())
@@ -172,7 +185,7 @@ impl Database for SqlDatabase {
     }
 
     async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>> {
-        let txn = self.conn.begin().await.map_err(db_err)?;
+        let txn = self.begin().await?;
         set_local(&txn, "app.edge", edge.to_owned()).await.map_err(db_err)?;
         let open = calls::Entity::find()
             .filter(calls::Column::Edge.eq(edge))

@@ -261,3 +261,46 @@ async fn the_worker_reconnects_when_asterisk_restarts() {
     wait_for("reconnected", Duration::from_secs(40), || connected(api.clone(), true)).await;
     assert!(link(&api).await["error"].is_null());
 }
+
+#[tokio::test]
+async fn with_no_agent_online_the_call_is_missed_and_leaves_a_callback_task() {
+    if prefix().is_none() {
+        return;
+    }
+    let app = TestApp::spawn_with(|c| {
+        c.asterisk_worker = true;
+        c.asterisk_ari_addr = "127.0.0.1:8191".parse().unwrap();
+        c.asterisk_ari_password = Some(ARI_PASSWORD.to_owned().into());
+        c.asterisk_sip_addr = "127.0.0.1:5163".parse().unwrap();
+    })
+    .await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    crate::sip_edge::kerio_trunk(&api, json!({ "qualify": false })).await;
+    let customer =
+        json!({ "i": { "name": "Bob Caller", "phones": ["+998901234567"], "responsibleUserId": owner.user_id } });
+    api.ok("mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }", customer).await;
+    // The extension exists, but no phone is registered with it.
+    crate::sip_edge::sip_login(&api, &owner.user_id).await;
+    let _asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
+    wait_for("connected", Duration::from_secs(40), || {
+        let api = api.clone();
+        async move { (link(&api).await["connected"] == true).then_some(()) }
+    })
+    .await;
+    assert!(
+        crate::sip_edge::sipp(
+            "127.0.0.1:5163".parse().unwrap(),
+            &crate::sip_edge::trunk_gets(480),
+            "127.0.0.2",
+            "+998712000000",
+            false
+        )
+        .await,
+        "the trunk hears 480 Temporarily Unavailable"
+    );
+    crate::sip_edge::newest_call_becomes(&api, "status hangupBy", json!({ "status": "MISSED", "hangupBy": "SYSTEM" }))
+        .await;
+    let tasks = api.ok("{ tasks { kind assigneeId } }", json!({})).await["tasks"].clone();
+    assert_eq!(tasks, json!([{ "kind": "callback", "assigneeId": owner.user_id }]));
+}
