@@ -166,8 +166,43 @@ def rss_mb(pid):
     return 0.0
 
 
+ASTERISK_BASE = {
+    "modules.conf": "[modules]\nautoload = yes\nnoload = chan_iax2.so\nnoload = res_pjsip_transport_websocket.so\n"
+                    "noload = cdr_sqlite3_custom.so\nnoload = cel_sqlite3_custom.so\nnoload = res_phoneprov.so\n"
+                    "noload = res_pjsip_phoneprov_provider.so\nnoload = chan_unistim.so\nnoload = chan_mgcp.so\nnoload = chan_skinny.so\n",
+    "logger.conf": "[logfiles]\nmessages.log => notice,warning,error\n",
+}
+
+
+def start_asterisk(prefix, work, env, company):
+    """Asterisk configured only from `crm asterisk-config`, plus its own folders and modules."""
+    root = os.path.join(work, "asterisk")
+    dirs = {k: os.path.join(root, k) for k in ("etc", "var", "spool", "run", "log")}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
+    os.makedirs(os.path.join(dirs["spool"], "recording"), exist_ok=True)
+    open(os.path.join(dirs["etc"], "asterisk.conf"), "w").write(
+        f"[directories]\nastetcdir => {dirs['etc']}\nastmoddir => {prefix}/usr/lib/asterisk/modules\nastvarlibdir => {dirs['var']}\n"
+        f"astdbdir => {dirs['var']}\nastkeydir => {dirs['var']}\nastdatadir => {prefix}/var/lib/asterisk\nastagidir => {dirs['var']}\n"
+        f"astspooldir => {dirs['spool']}\nastrundir => {dirs['run']}\nastlogdir => {dirs['log']}\nastsbindir => {prefix}/usr/sbin\n")
+    for name, content in ASTERISK_BASE.items():
+        open(os.path.join(dirs["etc"], name), "w").write(content)
+    subprocess.run([CRM, "asterisk-config", "--tenant", company, "--out", dirs["etc"]], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([os.path.join(prefix, "usr/sbin/asterisk"), "-f", "-n", "-C", os.path.join(dirs["etc"], "asterisk.conf")],
+                            env=dict(os.environ, LD_LIBRARY_PATH=os.path.join(prefix, "usr/lib")),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main():
-    max_calls = int(sys.argv[1]) if len(sys.argv) > 1 else 800
+    args = sys.argv[1:]
+    # --asterisk PREFIX: the same load through a real Asterisk and the ARI worker instead.
+    asterisk_prefix = None
+    if "--asterisk" in args:
+        i = args.index("--asterisk")
+        asterisk_prefix = args[i + 1]
+        del args[i:i + 2]
+    max_calls = int(args[0]) if args else 800
     work = tempfile.mkdtemp(prefix="crm-sip-load-")
     longest = math.ceil(max_calls / MAX_RATE) + HOLD_SECONDS + 1
     tone_alaw(os.path.join(work, "trunk.al"), 440, longest)
@@ -176,6 +211,10 @@ def main():
     env = dict(os.environ, CRM_DATA_DIR=os.path.join(work, "data"), CRM_HTTP_ADDR="127.0.0.1:18282",
                CRM_SIP_ADDR=f"127.0.0.1:{SIP_PORT}", CRM_SIP_RTP_PORTS="20000-59998", CRM_LOG_FORMAT="json",
                CRM_LOG_LEVEL="warn,crm_sip=info", CRM_EDGE_ID="bench")
+    if asterisk_prefix:
+        env.update(CRM_SIP_ADDR="off", CRM_ASTERISK_WORKER="true", CRM_ASTERISK_ARI_ADDR="127.0.0.1:18088",
+                   CRM_ASTERISK_ARI_PASSWORD="bench-ari-password", CRM_ASTERISK_SIP_ADDR=f"127.0.0.1:{SIP_PORT}",
+                   CRM_ASTERISK_RTP_PORTS="20000-29998", CRM_SIP_LOCAL_NETS="127.0.0.0/8")
     crm = subprocess.Popen([CRM, "serve"], env=env, stderr=log, stdout=log)
     children = [crm]
     try:
@@ -186,10 +225,21 @@ def main():
             except OSError:
                 time.sleep(0.1)
         addr = "127.0.0.1:18282"
-        signed = gql(addr, 'mutation { signUp(input: {company: "Bench", name: "Owner", email: "owner@bench.test", password: "benchmark password", defaultCountry: "UZ"}) { accessToken userId } }')["signUp"]
+        signed = gql(addr, 'mutation { signUp(input: {company: "Bench", name: "Owner", email: "owner@bench.test", password: "benchmark password", defaultCountry: "UZ"}) { accessToken userId companyId } }')["signUp"]
         token, user_id = signed["accessToken"], signed["userId"]
-        gql(addr, 'mutation { createTrunk(input: {name: "Kerio", sources: ["127.0.0.2"], numbers: ["+998712000000"]}) { id } }', token=token)
+        gql(addr, 'mutation { createTrunk(input: {name: "Kerio", sources: ["127.0.0.2"], numbers: ["+998712000000"], qualify: false}) { id } }', token=token)
         ext = gql(addr, "mutation($u: ID!) { createSipExtension(userId: $u) { password extension { username } } }", {"u": user_id}, token)["createSipExtension"]
+        measured = [crm]
+        if asterisk_prefix:
+            ast = start_asterisk(asterisk_prefix, work, env, signed["companyId"])
+            children.append(ast)
+            measured.append(ast)
+            for _ in range(600):
+                if gql(addr, "{ asteriskStatus { connected } }", token=token)["asteriskStatus"]["connected"]:
+                    break
+                time.sleep(0.1)
+            else:
+                raise SystemExit("the ARI worker did not connect to Asterisk")
         open(os.path.join(work, "register.xml"), "w").write(REGISTER % {"h": HEAD, "u": ext["extension"]["username"], "p": ext["password"]})
         subprocess.run(["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", "register.xml", "-i", "127.0.0.3", "-p", str(PHONE_PORT), "-m", "1", "-nostdin",
                         "-timeout", "10s", "-timeout_error"], cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -197,8 +247,9 @@ def main():
         agent = subprocess.Popen(["sipp", "-sf", "agent.xml", "-i", "127.0.0.3", "-p", str(PHONE_PORT), "-mi", "127.0.0.3", "-mp", "30000",
                                   "-nostdin", "-trace_err", "-error_file", "agent_errors.log"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         children.append(agent)
-        idle = rss_mb(crm.pid)
-        print(f"Server resident memory before the first call: {idle:.0f} MB\n")
+        idle = sum(rss_mb(p.pid) for p in measured)
+        what = "crm (ARI worker) and Asterisk together" if asterisk_prefix else "The server"
+        print(f"{what}: resident memory before the first call: {idle:.0f} MB\n")
         print(f"| concurrent calls | calls placed | failed | calls/s reached | CPU s per call-minute | cores per 100 concurrent calls | peak RSS MB | MB per call above idle | RTP received | recorded | loss |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         step, offset = 50, 0
@@ -208,16 +259,16 @@ def main():
             open(os.path.join(work, "trunk.xml"), "w").write(TRUNK % {"h": HEAD, "ms": call_seconds * 1000})
             log.flush()
             offset = os.path.getsize(log.name)
-            cpu0, t0, peak = cpu_seconds(crm.pid), time.time(), 0.0
+            cpu0, t0, peak = sum(cpu_seconds(p.pid) for p in measured), time.time(), 0.0
             stats = os.path.join(work, f"stats-{step}.csv")
             trunk = subprocess.Popen(["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", "trunk.xml", "-s", "+998712000000", "-i", "127.0.0.2",
                                       "-p", "5090", "-mi", "127.0.0.2", "-mp", "40000", "-r", str(rate), "-l", str(step), "-m", str(step),
                                       "-nostdin", "-trace_stat", "-stf", stats, "-trace_err", "-error_file", "trunk_errors.log", "-fd", "1", "-timeout", str(call_seconds * 3) + "s"],
                                      cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while trunk.poll() is None:
-                peak = max(peak, rss_mb(crm.pid))
+                peak = max(peak, sum(rss_mb(p.pid) for p in measured))
                 time.sleep(0.5)
-            elapsed, cpu = time.time() - t0, cpu_seconds(crm.pid) - cpu0
+            elapsed, cpu = time.time() - t0, sum(cpu_seconds(p.pid) for p in measured) - cpu0
             # Calls end a moment after sipp's BYE; give the edge time to log them.
             time.sleep(2)
             rows = list(csv.DictReader(open(stats), delimiter=";"))
@@ -238,8 +289,9 @@ def main():
             call_minutes = step * call_seconds / 60
             # A call-minute per minute per call: 100 concurrent calls cost 100 call-minutes each minute.
             cores = cpu / call_minutes * 100 / 60
-            loss = (1 - recorded / received) * 100 if received else 100.0
-            print(f"| {step} | {ok + failed} | {failed} | {step / (step / rate):.1f} | {cpu / call_minutes:.3f} | {cores:.3f} | {peak:.0f} | {(peak - idle) / step:.3f} | {received} | {recorded} | {loss:.3f} % |", flush=True)
+            loss = (1 - recorded / received) * 100 if received else (0.0 if asterisk_prefix else 100.0)
+            counts = "n/a (Asterisk records) | n/a | n/a" if asterisk_prefix else f"{received} | {recorded} | {loss:.3f} %"
+            print(f"| {step} | {ok + failed} | {failed} | {step / (step / rate):.1f} | {cpu / call_minutes:.3f} | {cores:.3f} | {peak:.0f} | {(peak - idle) / step:.3f} | {counts} |", flush=True)
             if failed or loss > 0.1:
                 for name in ("trunk_errors.log", "agent_errors.log"):
                     path = os.path.join(work, name)
