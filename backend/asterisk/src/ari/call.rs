@@ -162,22 +162,26 @@ pub(crate) async fn inbound(
     let bridge = call_id.to_string();
     let names = [format!("crm/{call_id}-customer"), format!("crm/{call_id}-agent")];
     let snoops = [format!("{call_id}-snoop-customer"), format!("{call_id}-snoop-agent")];
-    let setup = async {
-        client.answer(&trunk.id).await?;
-        client.create_bridge(&bridge).await?;
-        client.add_to_bridge(&bridge, &[&trunk.id, &agent_channel]).await?;
-        for ((target, snoop), name) in [&trunk.id, &agent_channel].into_iter().zip(&snoops).zip(&names) {
-            client.snoop(target, snoop, &context.settings.app, &format!("{tenant},snoop,{call_id}")).await?;
-            client.record_channel(snoop, name).await?;
-        }
-        Ok::<(), super::client::AriError>(())
-    };
     for snoop in &snoops {
         owned.channel(snoop);
     }
     for name in &names {
         owned.recording(name);
     }
+    let legs = [trunk.id.as_str(), agent_channel.as_str()];
+    let setup = async {
+        client.answer(&trunk.id).await.map_err(|e| e.to_string())?;
+        client.create_bridge(&bridge).await.map_err(|e| e.to_string())?;
+        client.add_to_bridge(&bridge, &legs).await.map_err(|e| e.to_string())?;
+        for ((target, snoop), name) in legs.into_iter().zip(&snoops).zip(&names) {
+            let args = format!("{tenant},snoop,{call_id}");
+            client.snoop(target, snoop, &context.settings.app, &args).await.map_err(|e| e.to_string())?;
+            // A snoop channel can be recorded once it is in our application.
+            entered(&mut events, snoop, legs).await?;
+            client.record_channel(snoop, name).await.map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    };
     if let Err(error) = setup.await {
         tracing::error!(%error, call = %call_id, "could not bridge an answered call");
         let _ = client.hangup(&trunk.id, "failure").await;
@@ -222,6 +226,24 @@ pub(crate) async fn inbound(
     }
     drop(owned);
     store_recording(context, tenant, call_id, &names).await;
+}
+
+/// Waits for `channel` to enter our application; fails if a leg of the call ends first.
+async fn entered(events: &mut UnboundedReceiver<Event>, channel: &str, legs: [&str; 2]) -> Result<(), String> {
+    let wait = async {
+        while let Some(event) = events.recv().await {
+            if legs.iter().any(|leg| ended(&event, leg)) {
+                return Err("the call ended while it was being set up".to_owned());
+            }
+            if matches!(&event, Event::StasisStart { channel: c, .. } if c.id == channel) {
+                return Ok(());
+            }
+        }
+        Err("the event stream closed".to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .unwrap_or_else(|_| Err(format!("{channel} did not enter the application in time")))
 }
 
 /// Rings `phones` at once for up to `budget`; the first to answer wins, the others are hung up.

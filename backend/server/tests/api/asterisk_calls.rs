@@ -1,7 +1,7 @@
 //! The Asterisk path on a real Asterisk (built from Debian's sources by infra/asterisk/build;
 //! e2e/run sets CRM_TEST_ASTERISK to its install prefix). Asterisk is configured only from
 //! `crm asterisk-config`'s output; sipp plays the Kerio trunk and baresip the agent.
-use crate::sip_edge::{TRUNK_CALLS, baresip, free_port, frequency, sipp_media, tone_pcap};
+use crate::sip_edge::{TRUNK_CALLS, baresip, free_port, newest_recorded_call, recorded_tones, sipp_media, tone_pcap};
 use crm_testkit::{TestApp, wait_for};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -95,6 +95,20 @@ async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
     Some(spawn_asterisk(&prefix, dir))
 }
 
+/// The app with its ARI worker pointed at an Asterisk on these ports.
+async fn asterisk_app(sip: &str, ari: &str) -> TestApp {
+    let (sip, ari) = (sip.parse().unwrap(), ari.parse().unwrap());
+    TestApp::spawn_with(|c| {
+        c.asterisk_worker = true;
+        c.asterisk_ari_addr = ari;
+        c.asterisk_ari_password = Some(ARI_PASSWORD.to_owned().into());
+        c.asterisk_sip_addr = sip;
+        c.asterisk_rtp_ports = "32000-32999".into();
+        c.sip_local_nets = "127.0.0.0/8".into();
+    })
+    .await
+}
+
 async fn ari_get(path: &str) -> Option<serde_json::Value> {
     let response = reqwest::Client::new()
         .get(format!("http://{ARI}/ari{path}"))
@@ -111,15 +125,7 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
     if prefix().is_none() {
         return;
     }
-    let app = TestApp::spawn_with(|c| {
-        c.asterisk_worker = true;
-        c.asterisk_ari_addr = ARI.parse().unwrap();
-        c.asterisk_ari_password = Some(ARI_PASSWORD.to_owned().into());
-        c.asterisk_sip_addr = SIP.parse().unwrap();
-        c.asterisk_rtp_ports = "32000-32999".into();
-        c.sip_local_nets = "127.0.0.0/8".into();
-    })
-    .await;
+    let app = asterisk_app(SIP, ARI).await;
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
     crate::sip_edge::kerio_trunk(&api, json!({ "qualify": false })).await;
@@ -166,27 +172,11 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
     assert_eq!(ringing["callEvents"]["customer"]["name"], "Bob Caller", "the pop-up carries the card");
     assert_eq!(events.next_data().await["callEvents"]["status"], "ANSWERED");
 
-    let query = "{ calls(first: 1) { edges { node { status hangupBy userId recordingUrl } } } }";
-    let call = wait_for("the recording", Duration::from_secs(40), || {
-        let api = api.clone();
-        async move {
-            let c = api.ok(query, json!({})).await["calls"]["edges"][0]["node"].clone();
-            (!c["recordingUrl"].is_null()).then_some(c)
-        }
-    })
-    .await;
+    let call = newest_recorded_call(&api, "status hangupBy userId").await;
     assert_eq!(call["status"], "COMPLETED");
     assert_eq!(call["hangupBy"], "CUSTOMER");
     assert_eq!(call["userId"], owner.user_id.as_str());
-    let wav =
-        app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
-    assert_eq!(reader.spec().channels, 2);
-    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
-    let window = 4000..12000;
-    let (l, r) = (frequency(&left[window.clone()]), frequency(&right[window]));
+    let (l, r) = recorded_tones(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000).await;
     assert!((l - 440.0).abs() < 15.0, "left (customer) is {l} Hz");
     assert!((r - 1000.0).abs() < 15.0, "right (agent) is {r} Hz");
     // Nothing is left behind on Asterisk.
@@ -237,13 +227,7 @@ async fn the_worker_reconnects_when_asterisk_restarts() {
     if prefix().is_none() {
         return;
     }
-    let app = TestApp::spawn_with(|c| {
-        c.asterisk_worker = true;
-        c.asterisk_ari_addr = "127.0.0.1:8190".parse().unwrap();
-        c.asterisk_ari_password = Some(ARI_PASSWORD.to_owned().into());
-        c.asterisk_sip_addr = "127.0.0.1:5162".parse().unwrap();
-    })
-    .await;
+    let app = asterisk_app("127.0.0.1:5162", "127.0.0.1:8190").await;
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
     let mut asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
@@ -267,13 +251,7 @@ async fn with_no_agent_online_the_call_is_missed_and_leaves_a_callback_task() {
     if prefix().is_none() {
         return;
     }
-    let app = TestApp::spawn_with(|c| {
-        c.asterisk_worker = true;
-        c.asterisk_ari_addr = "127.0.0.1:8191".parse().unwrap();
-        c.asterisk_ari_password = Some(ARI_PASSWORD.to_owned().into());
-        c.asterisk_sip_addr = "127.0.0.1:5163".parse().unwrap();
-    })
-    .await;
+    let app = asterisk_app("127.0.0.1:5163", "127.0.0.1:8191").await;
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
     crate::sip_edge::kerio_trunk(&api, json!({ "qualify": false })).await;

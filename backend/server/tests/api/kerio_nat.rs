@@ -5,7 +5,7 @@
 //! own SIP ALG (nf_conntrack_sip / nf_nat_sip), which rewrites SIP and SDP as Kerio's does.
 //! The provider is baresip in a namespace of its own: it calls, plays 440 Hz, and writes what it
 //! hears, so audio is checked in both directions across the NAT.
-use crate::sip_edge::{Baresip, baresip, frequency, sip_login};
+use crate::sip_edge::{Baresip, baresip, frequency, newest_recorded_call, recorded_tones, sip_login};
 use crm_testkit::{TestApp, wait_for};
 use serde_json::json;
 use std::path::Path;
@@ -167,23 +167,9 @@ async fn call_through_kerio(n: u8, inspector: bool) {
     let mut provider = provider_calls(&kerio, dir.path(), 8);
     let ended = tokio::time::timeout(Duration::from_secs(30), provider.wait()).await;
     assert!(ended.is_ok(), "the provider's call ends");
-    let query = "{ calls(first: 1) { edges { node { status recordingUrl } } } }";
-    let call = wait_for("the recorded call", Duration::from_secs(20), || {
-        let api = api.clone();
-        async move {
-            let c = api.ok(query, json!({})).await["calls"]["edges"][0]["node"].clone();
-            (!c["recordingUrl"].is_null()).then_some(c)
-        }
-    })
-    .await;
+    let call = newest_recorded_call(&api, "status").await;
     assert_eq!(call["status"], "COMPLETED");
-    let wav =
-        app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
-    let (_, all) = read_wav(&wav);
-    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
-    let window = 16000..24000;
-    let (l, r) = (frequency(&left[window.clone()]), frequency(&right[window]));
+    let (l, r) = recorded_tones(&app, call["recordingUrl"].as_str().unwrap(), 16000..24000).await;
     assert!((l - 440.0).abs() < 15.0, "inspector {inspector}: we heard the provider ({l} Hz)");
     assert!((r - 1000.0).abs() < 15.0, "inspector {inspector}: we heard the agent ({r} Hz)");
 

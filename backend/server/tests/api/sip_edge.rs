@@ -471,6 +471,31 @@ pub(crate) async fn sipp_media(
     output.status.success()
 }
 
+/// Waits until the newest call has its recording linked, and returns it with `fields`.
+pub(crate) async fn newest_recorded_call(api: &crm_testkit::Gql, fields: &str) -> serde_json::Value {
+    let query = format!("{{ calls(first: 1) {{ edges {{ node {{ recordingUrl {fields} }} }} }} }}");
+    crm_testkit::wait_for("the recording", Duration::from_secs(40), || {
+        let (api, query) = (api.clone(), query.clone());
+        async move {
+            let c = api.ok(&query, json!({})).await["calls"]["edges"][0]["node"].clone();
+            (!c["recordingUrl"].is_null()).then_some(c)
+        }
+    })
+    .await
+}
+
+/// The stored stereo recording at `url`: the dominant frequency of the left (customer) and
+/// right (agent) channels over `frames`.
+pub(crate) async fn recorded_tones(app: &TestApp, url: &str, frames: std::ops::Range<usize>) -> (f64, f64) {
+    let wav = app.http.get(app.url(url)).send().await.unwrap().bytes().await.unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    assert_eq!(reader.spec().channels, 2, "recordings are stereo");
+    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    (frequency(&left[frames.clone()]), frequency(&right[frames]))
+}
+
 pub(crate) fn frequency(samples: &[i16]) -> f64 {
     let crossings = samples.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
     crossings as f64 / 2.0 / (samples.len() as f64 / 8000.0)
@@ -1089,25 +1114,11 @@ async fn baresip_answers_a_trunk_call_and_both_sides_are_recorded() {
     )
     .await;
     assert!(trunk_ok, "baresip answered the trunk's call");
-    let query = "{ calls(first: 1) { edges { node { status recordingUrl } } } }";
-    let call = crm_testkit::wait_for("the recording", Duration::from_secs(20), || {
-        let api = api.clone();
-        async move {
-            let c = api.ok(query, json!({})).await["calls"]["edges"][0]["node"].clone();
-            (!c["recordingUrl"].is_null()).then_some(c)
-        }
-    })
-    .await;
+    let call = newest_recorded_call(&api, "status").await;
     assert_eq!(call["status"], "COMPLETED");
-    let wav =
-        app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
-    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
-    let window = 8000..16000;
-    assert!((frequency(&left[window.clone()]) - 440.0).abs() < 15.0, "left is the trunk's tone");
-    assert!((frequency(&right[window]) - 1000.0).abs() < 15.0, "right is baresip's microphone");
+    let (left, right) = recorded_tones(&app, call["recordingUrl"].as_str().unwrap(), 8000..16000).await;
+    assert!((left - 440.0).abs() < 15.0, "left is the trunk's tone ({left} Hz)");
+    assert!((right - 1000.0).abs() < 15.0, "right is baresip's microphone ({right} Hz)");
 }
 
 /// The agent answers, then hangs up first after 1.5 s.
