@@ -169,25 +169,31 @@ pub(crate) async fn inbound(
         owned.recording(name);
     }
     let legs = [trunk.id.as_str(), agent_channel.as_str()];
+    let ari = |e: super::client::AriError| Setup::Failed(e.to_string());
     let setup = async {
-        client.answer(&trunk.id).await.map_err(|e| e.to_string())?;
-        client.create_bridge(&bridge).await.map_err(|e| e.to_string())?;
-        client.add_to_bridge(&bridge, &legs).await.map_err(|e| e.to_string())?;
+        client.answer(&trunk.id).await.map_err(ari)?;
+        client.create_bridge(&bridge).await.map_err(ari)?;
+        client.add_to_bridge(&bridge, &legs).await.map_err(ari)?;
         for ((target, snoop), name) in legs.into_iter().zip(&snoops).zip(&names) {
             let args = format!("{tenant},snoop,{call_id}");
-            client.snoop(target, snoop, &context.settings.app, &args).await.map_err(|e| e.to_string())?;
+            client.snoop(target, snoop, &context.settings.app, &args).await.map_err(ari)?;
             // A snoop channel can be recorded once it is in our application.
             entered(&mut events, snoop, legs).await?;
-            client.record_channel(snoop, name).await.map_err(|e| e.to_string())?;
+            client.record_channel(snoop, name).await.map_err(ari)?;
         }
-        Ok::<(), String>(())
+        Ok::<(), Setup>(())
     };
-    if let Err(error) = setup.await {
-        tracing::error!(%error, call = %call_id, "could not bridge an answered call");
-        let _ = client.hangup(&trunk.id, "failure").await;
+    if let Err(failure) = setup.await {
+        let _ = client.hangup(&trunk.id, "normal").await;
         let _ = client.hangup(&agent_channel, "normal").await;
         let _ = client.destroy_bridge(&bridge).await;
-        end(HangupBy::System, Some(500)).await;
+        match failure {
+            Setup::Ended(by) => end(by, None).await,
+            Setup::Failed(error) => {
+                tracing::error!(error, call = %call_id, "could not bridge an answered call");
+                end(HangupBy::System, Some(500)).await;
+            }
+        }
         return;
     }
     if let Err(error) = context.services.answer_call(tenant, call_id, agent).await {
@@ -228,22 +234,32 @@ pub(crate) async fn inbound(
     store_recording(context, tenant, call_id, &names).await;
 }
 
-/// Waits for `channel` to enter our application; fails if a leg of the call ends first.
-async fn entered(events: &mut UnboundedReceiver<Event>, channel: &str, legs: [&str; 2]) -> Result<(), String> {
+/// Why bridging an answered call stopped.
+enum Setup {
+    /// A side hung up meanwhile (customer: the trunk leg; agent: the phone's).
+    Ended(HangupBy),
+    Failed(String),
+}
+
+/// Waits for `channel` to enter our application; stops if a leg (trunk, agent) ends first.
+async fn entered(events: &mut UnboundedReceiver<Event>, channel: &str, legs: [&str; 2]) -> Result<(), Setup> {
     let wait = async {
         while let Some(event) = events.recv().await {
-            if legs.iter().any(|leg| ended(&event, leg)) {
-                return Err("the call ended while it was being set up".to_owned());
+            if ended(&event, legs[0]) {
+                return Err(Setup::Ended(HangupBy::Customer));
+            }
+            if ended(&event, legs[1]) {
+                return Err(Setup::Ended(HangupBy::Agent));
             }
             if matches!(&event, Event::StasisStart { channel: c, .. } if c.id == channel) {
                 return Ok(());
             }
         }
-        Err("the event stream closed".to_owned())
+        Err(Setup::Failed("the event stream closed".to_owned()))
     };
     tokio::time::timeout(Duration::from_secs(5), wait)
         .await
-        .unwrap_or_else(|_| Err(format!("{channel} did not enter the application in time")))
+        .unwrap_or_else(|_| Err(Setup::Failed(format!("{channel} did not enter the application in time"))))
 }
 
 /// Rings `phones` at once for up to `budget`; the first to answer wins, the others are hung up.
