@@ -267,6 +267,8 @@ def main():
                                      cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while trunk.poll() is None:
                 peak = max(peak, sum(rss_mb(p.pid) for p in measured))
+                if time.time() - t0 > call_seconds * 3:
+                    trunk.kill()  # calls stuck on an overloaded server: the step has failed
                 time.sleep(0.5)
             elapsed, cpu = time.time() - t0, sum(cpu_seconds(p.pid) for p in measured) - cpu0
             # Calls end a moment after sipp's BYE; give the edge time to log them.
