@@ -134,6 +134,11 @@ async fn connection(context: &Arc<CallContext>, status: &Mutex<PbxLinkStatus>) -
         tokio_tungstenite::connect_async(request).await.map_err(|e| format!("ARI event stream: {e}"))?;
     set(status, true, None);
     tracing::info!(url = %context.settings.ari_url, app = %context.settings.app, "ARI connected");
+    // The application exists once its socket is open; then it can be told what not to send.
+    let noise = ["ChannelVarset", "ChannelDialplan", "ChannelConnectedLine", "ChannelCallerId"];
+    if let Err(error) = context.client.filter_events(&context.settings.app, &noise).await {
+        tracing::warn!(%error, "cannot filter ARI events; they are read and ignored instead");
+    }
     while let Some(message) = socket.next().await {
         let text = match message.map_err(|e| e.to_string())? {
             Message::Text(text) => text,

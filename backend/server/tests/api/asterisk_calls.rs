@@ -179,6 +179,9 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
     let (l, r) = recorded_tones(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000).await;
     assert!((l - 440.0).abs() < 15.0, "left (customer) is {l} Hz");
     assert!((r - 1000.0).abs() < 15.0, "right (agent) is {r} Hz");
+    // The worker told Asterisk which events it has no use for.
+    let app_state = ari_get("/applications/crm").await.unwrap();
+    assert!(app_state["events_disallowed"].as_array().unwrap().iter().any(|e| e["type"] == "ChannelVarset"));
     // Nothing is left behind on Asterisk.
     assert_eq!(ari_get("/recordings/stored").await.unwrap(), json!([]));
 }
