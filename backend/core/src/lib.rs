@@ -6,6 +6,7 @@ pub mod calls;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod lease;
 pub mod pbx;
 pub mod phone;
 pub mod ports;

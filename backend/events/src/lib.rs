@@ -1,9 +1,11 @@
 //! Event buses: in-process for a single server, Redis pub/sub for several.
 mod in_process;
 mod redis_bus;
+mod redis_lease;
 
 pub use in_process::InProcessBus;
 pub use redis_bus::RedisBus;
+pub use redis_lease::RedisLeases;
 
 use crm_core::events::Event;
 use futures::StreamExt;

@@ -38,6 +38,8 @@ pub struct App {
     keys_sip: Vec<u8>,
     /// The ARI password when none is configured.
     keys_asterisk: Vec<u8>,
+    /// Leases across processes (with Redis): one ARI worker per Asterisk.
+    leases: Option<Arc<dyn crm_core::lease::Leases>>,
     pub config: Arc<Config>,
 }
 
@@ -72,6 +74,14 @@ impl App {
                 RedisBus::connect(url.expose_secret()).await.context("cannot connect to Redis: check CRM_REDIS_URL")?,
             ),
             None => Arc::new(InProcessBus::default()),
+        };
+        let leases: Option<Arc<dyn crm_core::lease::Leases>> = match &config.redis_url {
+            Some(url) => Some(Arc::new(
+                crm_events::RedisLeases::connect(url.expose_secret())
+                    .await
+                    .context("cannot connect to Redis: check CRM_REDIS_URL")?,
+            )),
+            None => None,
         };
         let store: Arc<dyn ObjectStore> = match &config.s3_bucket {
             Some(bucket) => {
@@ -120,6 +130,7 @@ impl App {
             registrar,
             keys_sip: keys.sip,
             keys_asterisk: keys.asterisk.clone(),
+            leases,
             config: Arc::new(config),
         })
     }
@@ -208,6 +219,8 @@ impl App {
             worker_id: self.config.edge_id.clone(),
             ring_timeout: Duration::from_secs(self.config.sip_ring_timeout_secs),
             responsible_first: Duration::from_secs(self.config.sip_responsible_first_secs),
+            leases: self.leases.clone(),
+            lease_ttl: Duration::from_secs(5),
         };
         let worker = Arc::new(crm_asterisk::ari::AriWorker::start(settings, self.services.clone(), self.spool.clone()));
         self.services.set_pbx_link(worker.clone());

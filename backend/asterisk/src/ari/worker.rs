@@ -3,6 +3,7 @@
 use super::call::{self, CallContext};
 use super::client::AriClient;
 use super::events::Event;
+use crm_core::lease::Leases;
 use crm_core::pbx::{PbxLink, PbxLinkStatus};
 use crm_core::services::Services;
 use crm_recording::Spool;
@@ -27,6 +28,10 @@ pub struct WorkerSettings {
     pub worker_id: String,
     pub ring_timeout: Duration,
     pub responsible_first: Duration,
+    /// With several workers (Redis): only the lease holder serves the Asterisk, since a second
+    /// WebSocket for the same application would take it over.
+    pub leases: Option<Arc<dyn Leases>>,
+    pub lease_ttl: Duration,
 }
 
 /// Where each event goes.
@@ -103,12 +108,41 @@ fn set(status: &Mutex<PbxLinkStatus>, connected: bool, error: Option<String>) {
 }
 
 async fn run(context: Arc<CallContext>, status: Arc<Mutex<PbxLinkStatus>>, cancel: CancellationToken) {
+    let settings = &context.settings;
+    let lease = format!("asterisk:{}:{}", settings.ari_url, settings.app);
+    // Unique per process, even for two workers on one host.
+    let holder = format!("{}:{}", settings.worker_id, uuid::Uuid::new_v4());
     let mut backoff = Duration::from_millis(500);
     loop {
+        if let Some(leases) = &settings.leases {
+            match leases.acquire(&lease, &holder, settings.lease_ttl).await {
+                Ok(Some(token)) => tracing::info!(lease, token, "took the Asterisk lease: serving it"),
+                outcome => {
+                    let why = match outcome {
+                        Err(error) => format!("standby: cannot reach Redis for the lease ({error})"),
+                        _ => "standby: another worker serves this Asterisk".to_owned(),
+                    };
+                    set(&status, false, Some(why));
+                    tokio::select! {
+                        () = tokio::time::sleep(settings.lease_ttl / 3) => continue,
+                        () = cancel.cancelled() => return,
+                    }
+                }
+            }
+        }
         let outcome = tokio::select! {
             outcome = connection(&context, &status) => outcome,
-            () = cancel.cancelled() => return,
+            lost = keep(settings, &lease, &holder) => Err(lost),
+            () = cancel.cancelled() => {
+                if let Some(leases) = &settings.leases {
+                    let _ = leases.release(&lease, &holder).await;
+                }
+                return;
+            }
         };
+        if let Some(leases) = &settings.leases {
+            let _ = leases.release(&lease, &holder).await;
+        }
         let error = match outcome {
             Ok(()) => "Asterisk closed the event stream".to_owned(),
             Err(error) => error,
@@ -120,6 +154,24 @@ async fn run(context: Arc<CallContext>, status: Arc<Mutex<PbxLinkStatus>>, cance
             () = cancel.cancelled() => return,
         }
         backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Renews the lease until it is lost (taken, or not renewed within its lifetime); without
+/// leases, never returns.
+async fn keep(settings: &WorkerSettings, lease: &str, holder: &str) -> String {
+    let Some(leases) = &settings.leases else { return std::future::pending().await };
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(settings.lease_ttl / 3).await;
+        match leases.renew(lease, holder, settings.lease_ttl).await {
+            Ok(true) => renewed = tokio::time::Instant::now(),
+            Ok(false) => return "the Asterisk lease was lost to another worker".to_owned(),
+            Err(error) if renewed.elapsed() >= settings.lease_ttl => {
+                return format!("the Asterisk lease ran out: Redis unreachable ({error})");
+            }
+            Err(error) => tracing::warn!(%error, "could not renew the Asterisk lease; retrying"),
+        }
     }
 }
 

@@ -285,3 +285,75 @@ async fn with_no_agent_online_the_call_is_missed_and_leaves_a_callback_task() {
     let tasks = api.ok("{ tasks { kind assigneeId } }", json!({})).await["tasks"].clone();
     assert_eq!(tasks, json!([{ "kind": "callback", "assigneeId": owner.user_id }]));
 }
+
+/// Two `crm serve` processes with ARI workers for one Asterisk, sharing Postgres and Redis.
+#[tokio::test]
+async fn one_worker_serves_an_asterisk_and_another_takes_over_when_it_dies() {
+    let Some(prefix) = prefix() else { return };
+    let Some(redis) = crm_testkit::env("CRM_TEST_REDIS_URL").filter(|_| crm_testkit::on_postgres()) else {
+        eprintln!("skipped: needs CRM_TEST_DATABASE=postgres and CRM_TEST_REDIS_URL");
+        return;
+    };
+    let (app_url, admin_url) = crm_testkit::postgres_database().await;
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let settings = [
+        ("CRM_DATA_DIR", data_dir.as_str()),
+        ("CRM_DATABASE_URL", app_url.as_str()),
+        ("CRM_DATABASE_ADMIN_URL", admin_url.as_str()),
+        ("CRM_REDIS_URL", redis.as_str()),
+        ("CRM_SIP_ADDR", "off"),
+        ("CRM_ASTERISK_WORKER", "true"),
+        ("CRM_ASTERISK_ARI_ADDR", "127.0.0.1:8192"),
+        ("CRM_ASTERISK_ARI_PASSWORD", ARI_PASSWORD),
+        ("CRM_ASTERISK_SIP_ADDR", "127.0.0.1:5164"),
+    ];
+    let one = crate::two_processes::spawn_crm(&settings);
+    let mut two = Some(crate::two_processes::spawn_crm(&settings));
+    let http = reqwest::Client::new();
+    let owner = crm_testkit::Gql::new(http.clone(), format!("http://{}/graphql", one.addr))
+        .sign_up("Acme", "ann@acme.test")
+        .await;
+    let apis = [&one, two.as_ref().unwrap()]
+        .map(|s| crm_testkit::Gql::new(http.clone(), format!("http://{}/graphql", s.addr)).with_token(&owner.access));
+
+    // Asterisk, configured by the operator command against the same installation.
+    ports_free("127.0.0.1:5164", "127.0.0.1:8192").await;
+    let dir = tempfile::tempdir().unwrap();
+    base_config(&prefix, dir.path());
+    let mut render = std::process::Command::new(env!("CARGO_BIN_EXE_crm"));
+    render.args(["asterisk-config", "--tenant", &owner.company_id, "--out"]).arg(dir.path().join("etc"));
+    render.env("CRM_SECRET_KEY", crate::two_processes::SECRET_KEY).env("CRM_LOG_FORMAT", "json");
+    for (name, value) in settings {
+        render.env(name, value);
+    }
+    assert!(render.output().unwrap().status.success());
+    let _asterisk = spawn_asterisk(&prefix, dir);
+
+    // Exactly one serves it; the other stands by.
+    let serving = wait_for("one worker to serve Asterisk", Duration::from_secs(40), || {
+        let apis = apis.clone();
+        async move {
+            let [a, b] = [link(&apis[0]).await, link(&apis[1]).await];
+            match (a["connected"] == true, b["connected"] == true) {
+                (true, false) if b["error"].as_str()?.contains("standby") => Some(0),
+                (false, true) if a["error"].as_str()?.contains("standby") => Some(1),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    // The serving one dies: the other takes over once the lease runs out (5 s).
+    let survivor = if serving == 0 {
+        drop(one);
+        apis[1].clone()
+    } else {
+        drop(two.take());
+        apis[0].clone()
+    };
+    wait_for("the other worker to take over", Duration::from_secs(30), || {
+        let api = survivor.clone();
+        async move { (link(&api).await["connected"] == true).then_some(()) }
+    })
+    .await;
+}

@@ -30,13 +30,16 @@ fn start(app_url: &str, admin_url: &str, redis: &str, data: &std::path::Path) ->
     ])
 }
 
+/// The installation secret every test process shares.
+pub const SECRET_KEY: &str = "shared-secret-of-this-installation-0123456789";
+
 /// Starts `crm serve` with `settings` on top of test defaults; returns once it listens.
 pub fn spawn_crm(settings: &[(&str, &str)]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_crm"));
     command
         .arg("serve")
         .env("CRM_HTTP_ADDR", "127.0.0.1:0")
-        .env("CRM_SECRET_KEY", "shared-secret-of-this-installation-0123456789")
+        .env("CRM_SECRET_KEY", SECRET_KEY)
         .env("CRM_LOG_FORMAT", "json")
         .env("CRM_LOG_LEVEL", "info")
         .stderr(Stdio::piped());
