@@ -39,7 +39,7 @@ pub struct App {
     /// The ARI password when none is configured.
     keys_asterisk: Vec<u8>,
     /// Leases across processes (with Redis): one ARI worker per Asterisk.
-    leases: Option<Arc<dyn crm_core::lease::Leases>>,
+    leases: Option<Arc<crm_events::RedisLeases>>,
     pub config: Arc<Config>,
 }
 
@@ -75,7 +75,7 @@ impl App {
             ),
             None => Arc::new(InProcessBus::default()),
         };
-        let leases: Option<Arc<dyn crm_core::lease::Leases>> = match &config.redis_url {
+        let leases = match &config.redis_url {
             Some(url) => Some(Arc::new(
                 crm_events::RedisLeases::connect(url.expose_secret())
                     .await
@@ -216,10 +216,13 @@ impl App {
             username: options.ari_username,
             password: options.ari_password,
             app: options.app,
-            worker_id: self.config.edge_id.clone(),
+            // Not the edge's id: a restart of this process must not close calls another worker
+            // took over (the edge's own calls are closed by crash recovery).
+            worker_id: format!("{}-ari", self.config.edge_id),
             ring_timeout: Duration::from_secs(self.config.sip_ring_timeout_secs),
             responsible_first: Duration::from_secs(self.config.sip_responsible_first_secs),
-            leases: self.leases.clone(),
+            leases: self.leases.clone().map(|l| l as Arc<dyn crm_core::lease::Leases>),
+            records: self.leases.clone().map(|l| l as Arc<dyn crm_core::lease::SharedRecords>),
             lease_ttl: Duration::from_secs(5),
         };
         let worker = Arc::new(crm_asterisk::ari::AriWorker::start(settings, self.services.clone(), self.spool.clone()));

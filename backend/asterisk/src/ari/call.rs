@@ -21,6 +21,83 @@ pub(crate) struct CallContext {
     pub spool: Spool,
     pub settings: WorkerSettings,
     pub routes: Routes,
+    /// Calls this process is handling (a reconnect must not take them over a second time).
+    pub active: std::sync::Mutex<std::collections::HashSet<CallId>>,
+}
+
+/// A bridged call as another worker needs it to finish the call if this one dies.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Bridged {
+    tenant: TenantId,
+    call: CallId,
+    trunk: String,
+    agent: String,
+    bridge: String,
+    snoops: [String; 2],
+    names: [String; 2],
+}
+
+impl CallContext {
+    fn records_set(&self) -> String {
+        format!("asterisk-calls:{}:{}", self.settings.ari_url, self.settings.app)
+    }
+
+    async fn remember(&self, bridged: &Bridged) {
+        if let Some(records) = &self.settings.records {
+            let value = serde_json::to_string(bridged).unwrap_or_default();
+            if let Err(error) = records.put(&self.records_set(), &bridged.call.to_string(), &value).await {
+                tracing::warn!(%error, call = %bridged.call, "cannot share a call's state; another worker could not finish it");
+            }
+        }
+    }
+
+    async fn forget(&self, call: CallId) {
+        if let Some(records) = &self.settings.records {
+            let _ = records.remove(&self.records_set(), &call.to_string()).await;
+        }
+    }
+}
+
+/// Takes over the bridged calls other workers left (they died, or lost the lease).
+pub(crate) async fn take_over(context: Arc<CallContext>) {
+    let Some(records) = &context.settings.records else { return };
+    let stored = match records.all(&context.records_set()).await {
+        Ok(stored) => stored,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the calls other workers left");
+            return;
+        }
+    };
+    for value in stored {
+        let Ok(bridged) = serde_json::from_str::<Bridged>(&value) else { continue };
+        if !context.active.lock().unwrap_or_else(|e| e.into_inner()).insert(bridged.call) {
+            continue;
+        }
+        tracing::info!(call = %bridged.call, "taking over a call in progress");
+        tokio::spawn(resume(context.clone(), bridged));
+    }
+}
+
+async fn resume(context: Arc<CallContext>, bridged: Bridged) {
+    let context = &*context;
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let mut owned = Owned { context, sender, channels: Vec::new(), recordings: Vec::new() };
+    for channel in [&bridged.trunk, &bridged.agent].into_iter().chain(&bridged.snoops) {
+        owned.channel(channel);
+    }
+    for name in &bridged.names {
+        owned.recording(name);
+    }
+    // A side may have hung up while no worker was listening.
+    let client = &context.client;
+    let by = if matches!(client.channel_exists(&bridged.trunk).await, Ok(false)) {
+        Some(HangupBy::Customer)
+    } else if matches!(client.channel_exists(&bridged.agent).await, Ok(false)) {
+        Some(HangupBy::Agent)
+    } else {
+        None
+    };
+    finish(context, owned, &mut events, &bridged, by).await;
 }
 
 /// The channels and recordings a call registered for its events, forgotten when it ends.
@@ -199,21 +276,57 @@ pub(crate) async fn inbound(
     if let Err(error) = context.services.answer_call(tenant, call_id, agent).await {
         tracing::error!(%error, call = %call_id, "could not mark a call answered");
     }
-    let by = loop {
-        match events.recv().await {
-            Some(event) if ended(&event, &trunk.id) => break HangupBy::Customer,
-            Some(event) if ended(&event, &agent_channel) => break HangupBy::Agent,
-            Some(_) => {}
-            None => break HangupBy::System,
-        }
+    let bridged = Bridged {
+        tenant,
+        call: call_id,
+        trunk: trunk.id.clone(),
+        agent: agent_channel.clone(),
+        bridge,
+        snoops: snoops.clone(),
+        names: names.clone(),
     };
-    let other = if by == HangupBy::Customer { &agent_channel } else { &trunk.id };
-    let _ = client.hangup(other, "normal").await;
-    let _ = client.destroy_bridge(&bridge).await;
-    end(by, None).await;
+    context.active.lock().unwrap_or_else(|e| e.into_inner()).insert(call_id);
+    context.remember(&bridged).await;
+    finish(context, owned, &mut events, &bridged, None).await;
+}
 
-    // The snoops end with their channels; their recordings finish then.
+/// Talks until a side hangs up (unless `by` says one already did), hangs up the other, closes
+/// the call, and stores its recording.
+async fn finish(
+    context: &CallContext,
+    owned: Owned<'_>,
+    events: &mut UnboundedReceiver<Event>,
+    bridged: &Bridged,
+    by: Option<HangupBy>,
+) {
+    let client = &context.client;
+    let (tenant, call_id, names) = (bridged.tenant, bridged.call, &bridged.names);
+    let by = match by {
+        Some(by) => by,
+        None => loop {
+            match events.recv().await {
+                Some(event) if ended(&event, &bridged.trunk) => break HangupBy::Customer,
+                Some(event) if ended(&event, &bridged.agent) => break HangupBy::Agent,
+                Some(_) => {}
+                None => break HangupBy::System,
+            }
+        },
+    };
+    let other = if by == HangupBy::Customer { &bridged.agent } else { &bridged.trunk };
+    let _ = client.hangup(other, "normal").await;
+    let _ = client.destroy_bridge(&bridged.bridge).await;
+    if let Err(error) = context.services.end_call(tenant, call_id, by, None).await {
+        tracing::error!(%error, call = %call_id, "could not close a call");
+    }
+
+    // The snoops end with their channels; their recordings finish then (or already did, while
+    // no worker was listening).
     let mut finished = 0;
+    for name in names {
+        if matches!(client.live_recording_exists(name).await, Ok(false)) {
+            finished += 1;
+        }
+    }
     let deadline = tokio::time::sleep(Duration::from_secs(20));
     tokio::pin!(deadline);
     while finished < names.len() {
@@ -231,7 +344,9 @@ pub(crate) async fn inbound(
         }
     }
     drop(owned);
-    store_recording(context, tenant, call_id, &names).await;
+    store_recording(context, tenant, call_id, names).await;
+    context.forget(call_id).await;
+    context.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&call_id);
 }
 
 /// Why bridging an answered call stopped.

@@ -185,6 +185,24 @@ impl AriClient {
         response.json().await.map_err(|source| AriError::Unreachable { url: self.base.clone(), source })
     }
 
+    /// Whether a channel still exists (`Err` when Asterisk cannot say).
+    pub async fn channel_exists(&self, id: &str) -> Result<bool, AriError> {
+        match self.call(Method::GET, &format!("/channels/{}", segment(id)), &[]).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether a recording is still being made (`Err` when Asterisk cannot say).
+    pub async fn live_recording_exists(&self, name: &str) -> Result<bool, AriError> {
+        match self.call(Method::GET, &format!("/recordings/live/{}", segment(name)), &[]).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn stored_recording(&self, name: &str) -> Result<bytes::Bytes, AriError> {
         let response = self.call(Method::GET, &format!("/recordings/stored/{}/file", segment(name)), &[]).await?;
         response.bytes().await.map_err(|source| AriError::Unreachable { url: self.base.clone(), source })

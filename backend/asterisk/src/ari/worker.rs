@@ -3,7 +3,7 @@
 use super::call::{self, CallContext};
 use super::client::AriClient;
 use super::events::Event;
-use crm_core::lease::Leases;
+use crm_core::lease::{Leases, SharedRecords};
 use crm_core::pbx::{PbxLink, PbxLinkStatus};
 use crm_core::services::Services;
 use crm_recording::Spool;
@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     /// WebSocket for the same application would take it over.
     pub leases: Option<Arc<dyn Leases>>,
     pub lease_ttl: Duration,
+    /// Where bridged calls are written down for whoever takes over (with Redis).
+    pub records: Option<Arc<dyn SharedRecords>>,
 }
 
 /// Where each event goes.
@@ -82,7 +84,14 @@ impl AriWorker {
         let status = Arc::new(Mutex::new(PbxLinkStatus::default()));
         let cancel = CancellationToken::new();
         let client = AriClient::new(&settings.ari_url, &settings.username, settings.password.clone());
-        let context = Arc::new(CallContext { client, services, spool, settings, routes: Routes::default() });
+        let context = Arc::new(CallContext {
+            client,
+            services,
+            spool,
+            settings,
+            routes: Routes::default(),
+            active: Mutex::default(),
+        });
         tokio::spawn(run(context, status.clone(), cancel.clone()));
         Self { status, cancel }
     }
@@ -191,6 +200,7 @@ async fn connection(context: &Arc<CallContext>, status: &Mutex<PbxLinkStatus>) -
     if let Err(error) = context.client.filter_events(&context.settings.app, &noise).await {
         tracing::warn!(%error, "cannot filter ARI events; they are read and ignored instead");
     }
+    tokio::spawn(call::take_over(context.clone()));
     while let Some(message) = socket.next().await {
         let text = match message.map_err(|e| e.to_string())? {
             Message::Text(text) => text,

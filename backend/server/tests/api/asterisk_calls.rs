@@ -288,7 +288,7 @@ async fn with_no_agent_online_the_call_is_missed_and_leaves_a_callback_task() {
 
 /// Two `crm serve` processes with ARI workers for one Asterisk, sharing Postgres and Redis.
 #[tokio::test]
-async fn one_worker_serves_an_asterisk_and_another_takes_over_when_it_dies() {
+async fn one_worker_serves_an_asterisk_and_another_takes_over_its_calls_when_it_dies() {
     let Some(prefix) = prefix() else { return };
     let Some(redis) = crm_testkit::env("CRM_TEST_REDIS_URL").filter(|_| crm_testkit::on_postgres()) else {
         eprintln!("skipped: needs CRM_TEST_DATABASE=postgres and CRM_TEST_REDIS_URL");
@@ -303,19 +303,21 @@ async fn one_worker_serves_an_asterisk_and_another_takes_over_when_it_dies() {
         ("CRM_DATABASE_ADMIN_URL", admin_url.as_str()),
         ("CRM_REDIS_URL", redis.as_str()),
         ("CRM_SIP_ADDR", "off"),
+        ("CRM_SIP_LOCAL_NETS", "127.0.0.0/8"),
         ("CRM_ASTERISK_WORKER", "true"),
         ("CRM_ASTERISK_ARI_ADDR", "127.0.0.1:8192"),
         ("CRM_ASTERISK_ARI_PASSWORD", ARI_PASSWORD),
         ("CRM_ASTERISK_SIP_ADDR", "127.0.0.1:5164"),
+        ("CRM_ASTERISK_RTP_PORTS", "32000-32999"),
     ];
-    let one = crate::two_processes::spawn_crm(&settings);
-    let mut two = Some(crate::two_processes::spawn_crm(&settings));
+    let mut servers =
+        [Some(crate::two_processes::spawn_crm(&settings)), Some(crate::two_processes::spawn_crm(&settings))];
     let http = reqwest::Client::new();
-    let owner = crm_testkit::Gql::new(http.clone(), format!("http://{}/graphql", one.addr))
-        .sign_up("Acme", "ann@acme.test")
-        .await;
-    let apis = [&one, two.as_ref().unwrap()]
-        .map(|s| crm_testkit::Gql::new(http.clone(), format!("http://{}/graphql", s.addr)).with_token(&owner.access));
+    let url = |n: usize| format!("http://{}/graphql", servers[n].as_ref().unwrap().addr);
+    let owner = crm_testkit::Gql::new(http.clone(), url(0)).sign_up("Acme", "ann@acme.test").await;
+    let apis = [0, 1].map(|n| crm_testkit::Gql::new(http.clone(), url(n)).with_token(&owner.access));
+    crate::sip_edge::kerio_trunk(&apis[0], json!({ "qualify": false })).await;
+    let (user, password) = crate::sip_edge::sip_login(&apis[0], &owner.user_id).await;
 
     // Asterisk, configured by the operator command against the same installation.
     ports_free("127.0.0.1:5164", "127.0.0.1:8192").await;
@@ -343,17 +345,66 @@ async fn one_worker_serves_an_asterisk_and_another_takes_over_when_it_dies() {
         }
     })
     .await;
-    // The serving one dies: the other takes over once the lease runs out (5 s).
-    let survivor = if serving == 0 {
-        drop(one);
-        apis[1].clone()
-    } else {
-        drop(two.take());
-        apis[0].clone()
-    };
-    wait_for("the other worker to take over", Duration::from_secs(30), || {
-        let api = survivor.clone();
-        async move { (link(&api).await["connected"] == true).then_some(()) }
+    let survivor = apis[1 - serving].clone();
+
+    // A call is answered, then the serving worker dies in the middle of it.
+    let listen = format!("127.0.0.7:{}", free_port("127.0.0.7"));
+    let _agent = baresip("127.0.0.1:5164".parse().unwrap(), &user, &password, &listen, 1000.0);
+    wait_for("the agent's phone to register with Asterisk", Duration::from_secs(20), || {
+        let user = user.clone();
+        async move {
+            let endpoint = reqwest::Client::new()
+                .get(format!("http://127.0.0.1:8192/ari/endpoints/PJSIP/{user}"))
+                .basic_auth("crm", Some(ARI_PASSWORD))
+                .send()
+                .await
+                .ok()?;
+            (endpoint.json::<serde_json::Value>().await.ok()?["state"] == "online").then_some(())
+        }
     })
     .await;
+    let media = tempfile::tempdir().unwrap();
+    tone_pcap(&media.path().join("trunk.pcap"), 440.0, 8, 14);
+    let trunk = {
+        let dir = media.path().to_path_buf();
+        let scenario = TRUNK_CALLS.replace("LAW", "8").replace("CODEC", "PCMA").replace("\"4000\"", "\"14000\"");
+        tokio::spawn(async move {
+            sipp_media(
+                &dir,
+                Some("127.0.0.1:5164".parse().unwrap()),
+                &scenario,
+                ("127.0.0.2", free_port("127.0.0.2")),
+                free_port("127.0.0.2") & !1,
+                "+998712000000",
+            )
+            .await
+        })
+    };
+    crate::sip_edge::newest_call_becomes(&survivor, "status", json!({ "status": "ANSWERED" })).await;
+    drop(servers[serving].take());
+
+    assert!(trunk.await.unwrap(), "the trunk's call went on to its own hang-up");
+    let call = newest_recorded_call(&survivor, "status hangupBy").await;
+    assert_eq!(call["status"], "COMPLETED");
+    assert_eq!(call["hangupBy"], "CUSTOMER");
+    let wav = reqwest::get(format!(
+        "http://{}{}",
+        servers[1 - serving].as_ref().unwrap().addr,
+        call["recordingUrl"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    // Both sides are recorded across the takeover, to the end of the call.
+    assert!(left.len() >= 12 * 8000, "the recording runs to the end of the call");
+    for frames in [4000..12000, left.len() - 8000..left.len()] {
+        let (l, r) = (crate::sip_edge::frequency(&left[frames.clone()]), crate::sip_edge::frequency(&right[frames]));
+        assert!((l - 440.0).abs() < 15.0 && (r - 1000.0).abs() < 15.0, "both sides recorded: {l} Hz, {r} Hz");
+    }
 }
