@@ -4,13 +4,57 @@ use super::Services;
 use crate::auth::Principal;
 use crate::calls::{Call, CallQuery, CallStatus, Direction, HangupBy, NewCall, Recording};
 use crate::events::{Event, EventKind};
-use crate::ports::{Customer, Page};
+use crate::ports::{Customer, Page, TenantTx};
 use crate::tasks::{CALLBACK_WITHIN_MINUTES, Task};
 use crate::telephony::InboundRoute;
 use crate::{CallId, CustomerId, Error, Result, TaskId, TenantId, TrunkId, UserId, phone};
 use chrono::Utc;
+use futures::future::BoxFuture;
 
 pub const MAX_CALL_PAGE: u64 = 100;
+
+/// More writes that belong with a call's change.
+type FollowUp = for<'a> fn(&'a mut dyn TenantTx, &'a Call) -> BoxFuture<'a, Result<()>>;
+
+/// The customer was reached: their open callback tasks are done.
+fn close_callbacks<'a>(tx: &'a mut dyn TenantTx, call: &'a Call) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        match call.customer_id {
+            Some(customer) => tx.close_callbacks(customer, Utc::now()).await.map(drop),
+            None => Ok(()),
+        }
+    })
+}
+
+/// A missed inbound call leaves a task to call back: for the customer's responsible
+/// manager, or the company's queue.
+fn leave_callback<'a>(tx: &'a mut dyn TenantTx, call: &'a Call) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        if call.status != CallStatus::Missed || call.direction != Direction::Inbound {
+            return Ok(());
+        }
+        let customer = match call.customer_id {
+            Some(id) => tx.customer(id).await?,
+            None => None,
+        };
+        let who = customer
+            .as_ref()
+            .map(|c| format!("{} ({})", c.name, call.from_number))
+            .unwrap_or_else(|| call.from_number.clone());
+        let task = Task {
+            id: TaskId::new(),
+            kind: "callback".into(),
+            title: format!("Call back {who}"),
+            customer_id: call.customer_id,
+            call_id: Some(call.id),
+            assignee_id: customer.and_then(|c| c.responsible_user_id),
+            due_at: Utc::now() + chrono::Duration::minutes(CALLBACK_WITHIN_MINUTES),
+            done_at: None,
+            created_at: Utc::now(),
+        };
+        tx.insert_task(&task).await
+    })
+}
 
 impl Services {
     /// An inbound call from the trunk starts ringing: the record is created and the tenant's
@@ -44,11 +88,14 @@ impl Services {
         Ok((call, customer))
     }
 
+    /// Applies `change` to a call; when it changed, `follow_up` runs in the same transaction
+    /// (a missed call and its callback task are written together, or not at all).
     async fn change_call(
         &self,
         tenant: TenantId,
         id: CallId,
         change: impl FnOnce(&mut Call) -> Result<bool>,
+        follow_up: Option<FollowUp>,
     ) -> Result<Call> {
         let mut tx = self.db.tenant(tenant).await?;
         let mut call = tx.call(id).await?.ok_or(Error::NotFound)?;
@@ -57,6 +104,9 @@ impl Services {
             return Ok(call);
         }
         tx.update_call(&call).await?;
+        if let Some(follow_up) = follow_up {
+            follow_up(tx.as_mut(), &call).await?;
+        }
         tx.commit().await?;
         if call.status != status {
             self.announce_call(&call).await;
@@ -135,50 +185,16 @@ impl Services {
     /// `user` picked up. Only a ringing call can be answered. Reaching the customer closes
     /// their open callback tasks.
     pub async fn answer_call(&self, tenant: TenantId, id: CallId, user: UserId) -> Result<Call> {
-        let call = self
-            .change_call(tenant, id, |call| {
-                if call.status != CallStatus::Ringing {
-                    return Err(Error::Conflict(format!("the call is {}, not ringing", call.status.as_str())));
-                }
-                call.status = CallStatus::Answered;
-                call.user_id = Some(user);
-                call.answered_at = Some(Utc::now());
-                Ok(true)
-            })
-            .await?;
-        if let Some(customer) = call.customer_id {
-            let mut tx = self.db.tenant(tenant).await?;
-            tx.close_callbacks(customer, Utc::now()).await?;
-            tx.commit().await?;
-        }
-        Ok(call)
-    }
-
-    /// A missed inbound call leaves a task to call back: for the customer's responsible
-    /// manager, or the company's queue.
-    async fn leave_callback(&self, call: &Call) -> Result<()> {
-        let mut tx = self.db.tenant(call.tenant_id).await?;
-        let customer = match call.customer_id {
-            Some(id) => tx.customer(id).await?,
-            None => None,
+        let answer = |call: &mut Call| {
+            if call.status != CallStatus::Ringing {
+                return Err(Error::Conflict(format!("the call is {}, not ringing", call.status.as_str())));
+            }
+            call.status = CallStatus::Answered;
+            call.user_id = Some(user);
+            call.answered_at = Some(Utc::now());
+            Ok(true)
         };
-        let who = customer
-            .as_ref()
-            .map(|c| format!("{} ({})", c.name, call.from_number))
-            .unwrap_or_else(|| call.from_number.clone());
-        let task = Task {
-            id: TaskId::new(),
-            kind: "callback".into(),
-            title: format!("Call back {who}"),
-            customer_id: call.customer_id,
-            call_id: Some(call.id),
-            assignee_id: customer.and_then(|c| c.responsible_user_id),
-            due_at: Utc::now() + chrono::Duration::minutes(CALLBACK_WITHIN_MINUTES),
-            done_at: None,
-            created_at: Utc::now(),
-        };
-        tx.insert_task(&task).await?;
-        tx.commit().await
+        self.change_call(tenant, id, answer, Some(close_callbacks)).await
     }
 
     /// Tasks of the caller's company, soonest due first.
@@ -199,36 +215,29 @@ impl Services {
         hangup_by: HangupBy,
         sip_cause: Option<u16>,
     ) -> Result<Call> {
-        let mut missed_now = false;
-        let call = self
-            .change_call(tenant, id, |call| {
-                if !call.status.is_open() {
-                    return Ok(false);
-                }
-                call.status = match (call.status, sip_cause) {
-                    (CallStatus::Answered, _) => CallStatus::Completed,
-                    (_, Some(cause)) if cause >= 500 => CallStatus::Failed,
-                    _ => CallStatus::Missed,
-                };
-                call.hangup_by = Some(hangup_by);
-                call.sip_cause = sip_cause;
-                call.ended_at = Some(Utc::now());
-                missed_now = call.status == CallStatus::Missed;
-                Ok(true)
-            })
-            .await?;
-        if missed_now && call.direction == Direction::Inbound {
-            self.leave_callback(&call).await?;
-        }
-        Ok(call)
+        let end = |call: &mut Call| {
+            if !call.status.is_open() {
+                return Ok(false);
+            }
+            call.status = match (call.status, sip_cause) {
+                (CallStatus::Answered, _) => CallStatus::Completed,
+                (_, Some(cause)) if cause >= 500 => CallStatus::Failed,
+                _ => CallStatus::Missed,
+            };
+            call.hangup_by = Some(hangup_by);
+            call.sip_cause = sip_cause;
+            call.ended_at = Some(Utc::now());
+            Ok(true)
+        };
+        self.change_call(tenant, id, end, Some(leave_callback)).await
     }
 
     pub async fn attach_recording(&self, tenant: TenantId, id: CallId, recording: Recording) -> Result<Call> {
-        self.change_call(tenant, id, |call| {
+        let attach = |call: &mut Call| {
             call.recording = Some(recording);
             Ok(true)
-        })
-        .await
+        };
+        self.change_call(tenant, id, attach, None).await
     }
 
     /// After a crash of `edge`: its calls still ringing or answered are closed as interrupted.
