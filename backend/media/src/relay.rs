@@ -55,6 +55,8 @@ struct Remote {
 struct Recorder {
     writer: StereoWriter,
     clocks: [RtpClock; 2],
+    /// Decoded audio of the packet at hand (reused: no allocation per packet).
+    samples: Vec<i16>,
 }
 
 /// Counts shared with whoever asks for [`Relay::stats`]; everything else belongs to the one task.
@@ -97,8 +99,11 @@ impl Relay {
         let counts = Arc::new(Counts::default());
         let (commands, receiver) = mpsc::unbounded_channel();
         let remotes = remotes.map(|signalled| Remote { signalled, latched: None });
-        let recorder =
-            recording.map(|writer| Recorder { writer, clocks: [RtpClock::new(started), RtpClock::new(started)] });
+        let recorder = recording.map(|writer| Recorder {
+            writer,
+            clocks: [RtpClock::new(started), RtpClock::new(started)],
+            samples: Vec::with_capacity(320),
+        });
         let sockets = [customer.socket, agent.socket];
         let shared = counts.clone();
         // The sockets are registered with the media thread's own reactor, inside its runtime.
@@ -215,10 +220,10 @@ impl Pump {
         }
         // DTMF (telephone-event) and other codecs are relayed but not recorded.
         if let Some(recorder) = self.recorder.as_mut()
-            && let Some(samples) = g711::decode(header.payload_type, payload)
+            && g711::decode(header.payload_type, payload, &mut recorder.samples)
         {
             let at = recorder.clocks[me].frame(header.ssrc, header.timestamp, Instant::now());
-            match recorder.writer.push(leg.side(), at, &samples) {
+            match recorder.writer.push(leg.side(), at, &recorder.samples) {
                 Ok(()) => {
                     counts[2][me].fetch_add(1, Ordering::Relaxed);
                 }

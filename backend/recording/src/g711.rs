@@ -48,13 +48,17 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
     (sign | (exponent << 4) | mantissa) ^ 0x55
 }
 
-/// Decodes a payload of the given RTP payload type; `None` for codecs we do not record.
-pub fn decode(payload_type: u8, payload: &[u8]) -> Option<Vec<i16>> {
-    match payload_type {
-        0 => Some(payload.iter().map(|&b| ulaw_to_linear(b)).collect()),
-        8 => Some(payload.iter().map(|&b| alaw_to_linear(b)).collect()),
-        _ => None,
-    }
+/// Decodes a payload of the given RTP payload type into `out` (replacing what it held, so one
+/// buffer serves every packet of a call); false for codecs we do not record.
+pub fn decode(payload_type: u8, payload: &[u8], out: &mut Vec<i16>) -> bool {
+    let law: fn(u8) -> i16 = match payload_type {
+        0 => ulaw_to_linear,
+        8 => alaw_to_linear,
+        _ => return false,
+    };
+    out.clear();
+    out.extend(payload.iter().map(|&b| law(b)));
+    true
 }
 
 #[cfg(test)]
@@ -80,6 +84,6 @@ mod tests {
         assert_eq!(alaw_to_linear(0xd5), 8);
         assert_eq!(alaw_to_linear(0x55), -8);
         assert_eq!(alaw_to_linear(0xaa), 32256);
-        assert!(decode(18, &[1, 2]).is_none());
+        assert!(!decode(18, &[1, 2], &mut Vec::new()), "G.729 is not recorded");
     }
 }
