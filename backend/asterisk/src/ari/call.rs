@@ -51,6 +51,13 @@ impl CallContext {
         }
     }
 
+    /// Ends the call record; a failure is logged (the call itself is over either way).
+    async fn close(&self, tenant: TenantId, call: CallId, by: HangupBy, cause: Option<u16>) {
+        if let Err(error) = self.services.end_call(tenant, call, by, cause).await {
+            tracing::error!(%error, %call, "could not close a call");
+        }
+    }
+
     async fn forget(&self, call: CallId) {
         if let Some(records) = &self.settings.records {
             let _ = records.remove(&self.records_set(), &call.to_string()).await;
@@ -175,11 +182,7 @@ pub(crate) async fn inbound(
         }
     };
     let call_id = call.id;
-    let end = |by: HangupBy, cause: Option<u16>| async move {
-        if let Err(error) = context.services.end_call(tenant, call_id, by, cause).await {
-            tracing::error!(%error, call = %call_id, "could not close a call");
-        }
-    };
+    let end = |by: HangupBy, cause: Option<u16>| context.close(tenant, call_id, by, cause);
     let _ = client.ring(&trunk.id).await;
 
     // Who rings, in stages: the responsible manager alone first, then everyone.
@@ -315,9 +318,7 @@ async fn finish(
     let other = if by == HangupBy::Customer { &bridged.agent } else { &bridged.trunk };
     let _ = client.hangup(other, "normal").await;
     let _ = client.destroy_bridge(&bridged.bridge).await;
-    if let Err(error) = context.services.end_call(tenant, call_id, by, None).await {
-        tracing::error!(%error, call = %call_id, "could not close a call");
-    }
+    context.close(tenant, call_id, by, None).await;
 
     // The snoops end with their channels; their recordings finish then (or already did, while
     // no worker was listening).

@@ -318,20 +318,26 @@ impl Services {
         self.db.sip_account(username).await
     }
 
+    /// The company and trunk that deliver an E.164 number.
+    async fn number_trunk(&self, number: &str) -> Result<Option<(TenantId, Trunk)>> {
+        let Some((tenant, trunk_id)) = self.db.number_owner(number).await? else { return Ok(None) };
+        let mut tx = self.db.tenant(tenant).await?;
+        let trunk = tx.trunk(trunk_id).await?;
+        tx.commit().await?;
+        Ok(trunk.map(|t| (tenant, t)))
+    }
+
     /// Routing for a call a PBX (Asterisk) already gave to `tenant` (its dialplan names the
     /// company): the number must be one of the company's own, or the call is refused.
     pub async fn route_pbx_inbound(&self, tenant: TenantId, dialed: &str) -> Result<Result<InboundRoute, Refusal>> {
         let number = telephony::dialed_e164(dialed);
         let owner = match &number {
-            Some(number) => self.db.number_owner(number).await?,
+            Some(number) => self.number_trunk(number).await?,
             None => None,
         };
         let route = match (owner, number) {
-            (Some((owner, trunk_id)), Some(number)) if owner == tenant => {
-                let mut tx = self.db.tenant(tenant).await?;
-                let trunk = tx.trunk(trunk_id).await?;
-                tx.commit().await?;
-                trunk.map(|trunk| InboundRoute { tenant_id: tenant, trunk, number })
+            (Some((owner, trunk)), Some(number)) if owner == tenant => {
+                Some(InboundRoute { tenant_id: tenant, trunk, number })
             }
             _ => None,
         };
@@ -347,15 +353,7 @@ impl Services {
     pub async fn route_inbound(&self, source: IpAddr, dialed: &str) -> Result<Result<InboundRoute, Refusal>> {
         let number = telephony::dialed_e164(dialed);
         let owner = match &number {
-            Some(number) => match self.db.number_owner(number).await? {
-                Some((tenant, trunk_id)) => {
-                    let mut tx = self.db.tenant(tenant).await?;
-                    let trunk = tx.trunk(trunk_id).await?;
-                    tx.commit().await?;
-                    trunk.map(|t| (tenant, t))
-                }
-                None => None,
-            },
+            Some(number) => self.number_trunk(number).await?,
             None => None,
         };
         let decision = telephony::route(source, number.as_deref(), owner);
