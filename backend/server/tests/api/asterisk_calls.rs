@@ -95,6 +95,18 @@ async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
     Some(spawn_asterisk(&prefix, dir))
 }
 
+async fn link(api: &crm_testkit::Gql) -> serde_json::Value {
+    api.ok("{ asteriskStatus { connected error } }", json!({})).await["asteriskStatus"].clone()
+}
+
+/// Waits until the worker's link reads `connected`.
+async fn link_becomes(api: &crm_testkit::Gql, connected: bool) {
+    wait_for("the ARI link", Duration::from_secs(40), || async move {
+        (link(api).await["connected"] == connected).then_some(())
+    })
+    .await;
+}
+
 /// The app with its ARI worker pointed at an Asterisk on these ports.
 async fn asterisk_app(sip: &str, ari: &str) -> TestApp {
     let (sip, ari) = (sip.parse().unwrap(), ari.parse().unwrap());
@@ -135,14 +147,7 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
     let (user, password) = crate::sip_edge::sip_login(&api, &owner.user_id).await;
     let asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
 
-    wait_for("the worker to connect to Asterisk", Duration::from_secs(40), || {
-        let api = api.clone();
-        async move {
-            (api.ok("{ asteriskStatus { connected } }", json!({})).await["asteriskStatus"]["connected"] == true)
-                .then_some(())
-        }
-    })
-    .await;
+    link_becomes(&api, true).await;
     let listen = format!("127.0.0.7:{}", free_port("127.0.0.7"));
     let _agent = baresip(SIP.parse().unwrap(), &user, &password, &listen, 1000.0);
     wait_for("the agent's phone to register with Asterisk", Duration::from_secs(20), || {
@@ -221,10 +226,6 @@ async fn wrong_ari_credentials_are_shown_in_the_status() {
     assert!(status["error"].as_str().unwrap().contains("CRM_ASTERISK_ARI_PASSWORD"), "{status}");
 }
 
-async fn link(api: &crm_testkit::Gql) -> serde_json::Value {
-    api.ok("{ asteriskStatus { connected error } }", json!({})).await["asteriskStatus"].clone()
-}
-
 #[tokio::test]
 async fn the_worker_reconnects_when_asterisk_restarts() {
     if prefix().is_none() {
@@ -234,18 +235,16 @@ async fn the_worker_reconnects_when_asterisk_restarts() {
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
     let api = app.gql().with_token(&owner.access);
     let mut asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
-    let connected =
-        |api: crm_testkit::Gql, want: bool| async move { (link(&api).await["connected"] == want).then_some(()) };
-    wait_for("connected", Duration::from_secs(40), || connected(api.clone(), true)).await;
+    link_becomes(&api, true).await;
 
     asterisk.child.kill().await.unwrap();
-    wait_for("the loss shown", Duration::from_secs(20), || connected(api.clone(), false)).await;
+    link_becomes(&api, false).await;
     assert!(link(&api).await["error"].as_str().is_some_and(|e| !e.is_empty()), "it says why");
 
     let dir = std::mem::replace(&mut asterisk.dir, tempfile::tempdir().unwrap());
     ports_free("127.0.0.1:5162", "127.0.0.1:8190").await;
     let _restarted = spawn_asterisk(&prefix().unwrap(), dir);
-    wait_for("reconnected", Duration::from_secs(40), || connected(api.clone(), true)).await;
+    link_becomes(&api, true).await;
     assert!(link(&api).await["error"].is_null());
 }
 
@@ -264,11 +263,7 @@ async fn with_no_agent_online_the_call_is_missed_and_leaves_a_callback_task() {
     // The extension exists, but no phone is registered with it.
     crate::sip_edge::sip_login(&api, &owner.user_id).await;
     let _asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
-    wait_for("connected", Duration::from_secs(40), || {
-        let api = api.clone();
-        async move { (link(&api).await["connected"] == true).then_some(()) }
-    })
-    .await;
+    link_becomes(&api, true).await;
     assert!(
         crate::sip_edge::sipp(
             "127.0.0.1:5163".parse().unwrap(),
@@ -387,20 +382,9 @@ async fn one_worker_serves_an_asterisk_and_another_takes_over_its_calls_when_it_
     let call = newest_recorded_call(&survivor, "status hangupBy").await;
     assert_eq!(call["status"], "COMPLETED");
     assert_eq!(call["hangupBy"], "CUSTOMER");
-    let wav = reqwest::get(format!(
-        "http://{}{}",
-        servers[1 - serving].as_ref().unwrap().addr,
-        call["recordingUrl"].as_str().unwrap()
-    ))
-    .await
-    .unwrap()
-    .bytes()
-    .await
-    .unwrap();
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
-    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let survivor_addr = &servers[1 - serving].as_ref().unwrap().addr;
+    let (left, right) =
+        crate::sip_edge::stereo_recording(&http, survivor_addr, call["recordingUrl"].as_str().unwrap()).await;
     // Both sides are recorded across the takeover, to the end of the call.
     assert!(left.len() >= 12 * 8000, "the recording runs to the end of the call");
     for frames in [4000..12000, left.len() - 8000..left.len()] {

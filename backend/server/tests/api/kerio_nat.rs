@@ -127,10 +127,9 @@ fn provider_calls(kerio: &Kerio, dir: &Path, seconds: u32) -> tokio::process::Ch
         .expect("baresip runs")
 }
 
-fn read_wav(bytes: &[u8]) -> (u16, Vec<i16>) {
+fn read_wav(bytes: &[u8]) -> Vec<i16> {
     let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    let channels = reader.spec().channels;
-    (channels, reader.samples::<i16>().map(Result::unwrap).collect())
+    reader.samples::<i16>().map(Result::unwrap).collect()
 }
 
 async fn call_through_kerio(n: u8, inspector: bool) {
@@ -178,7 +177,7 @@ async fn call_through_kerio(n: u8, inspector: bool) {
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
         .expect("the provider's phone wrote what it heard");
-    let (_, samples) = read_wav(&std::fs::read(heard).unwrap());
+    let samples = read_wav(&std::fs::read(heard).unwrap());
     let heard = frequency(&samples[samples.len() / 2..samples.len() / 2 + 8000]);
     assert!((heard - 1000.0).abs() < 15.0, "inspector {inspector}: the provider heard the agent ({heard} Hz)");
 }

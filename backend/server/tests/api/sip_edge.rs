@@ -487,13 +487,21 @@ pub(crate) async fn newest_recorded_call(api: &crm_testkit::Gql, fields: &str) -
 /// The stored stereo recording at `url`: the dominant frequency of the left (customer) and
 /// right (agent) channels over `frames`.
 pub(crate) async fn recorded_tones(app: &TestApp, url: &str, frames: std::ops::Range<usize>) -> (f64, f64) {
-    let wav = app.http.get(app.url(url)).send().await.unwrap().bytes().await.unwrap();
+    let (left, right) = stereo_recording(&app.http, app.addr, url).await;
+    (frequency(&left[frames.clone()]), frequency(&right[frames]))
+}
+
+/// Downloads the recording at `url` from the server at `addr`: (left, right) samples.
+pub(crate) async fn stereo_recording(
+    http: &reqwest::Client,
+    addr: impl std::fmt::Display,
+    url: &str,
+) -> (Vec<i16>, Vec<i16>) {
+    let wav = http.get(format!("http://{addr}{url}")).send().await.unwrap().bytes().await.unwrap();
     let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
     assert_eq!(reader.spec().channels, 2, "recordings are stereo");
     let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
-    (frequency(&left[frames.clone()]), frequency(&right[frames]))
+    (all.iter().step_by(2).copied().collect(), all.iter().skip(1).step_by(2).copied().collect())
 }
 
 /// The tone's frequency, from zero crossings over the 20 ms blocks that carry sound: a short

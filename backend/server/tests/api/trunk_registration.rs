@@ -1,7 +1,6 @@
 //! Outward registration: a provider (played by sipp) wants us to REGISTER with digest credentials.
 use crate::sip_edge::{free_port, newest_call_becomes, sipp, sipp_media, trunk_gets};
 use crm_testkit::{Gql, TestApp, wait_for};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -124,15 +123,12 @@ async fn we_register_to_the_provider_keep_it_alive_and_unregister_when_the_trunk
     .await;
 
     // The password is needed in the clear for digest, so it is sealed, not hashed, at rest.
-    let conn = app.running.app.db.connection();
-    let rows = conn
-        .query_all_raw(Statement::from_string(conn.get_database_backend(), "SELECT reg_password FROM trunks"))
-        .await
-        .unwrap();
-    if !crm_testkit::on_postgres() {
-        let stored: String = rows[0].try_get("", "reg_password").unwrap();
-        assert!(stored.starts_with("v1:") && !stored.contains("provider-pass"));
-    }
+    let company =
+        api.ok("{ me { company { id } } }", json!({})).await["me"]["company"]["id"].as_str().unwrap().parse().unwrap();
+    let mut tx = crm_core::ports::Database::tenant(&app.running.app.db, company).await.unwrap();
+    let stored = tx.trunks().await.unwrap().remove(0).registration.unwrap().sealed_password;
+    tx.commit().await.unwrap();
+    assert!(stored.starts_with("v1:") && !stored.contains("provider-pass"), "{stored}");
 
     api.ok("mutation($id: ID!) { deleteTrunk(id: $id) }", json!({ "id": created["id"] })).await;
     assert!(registrar.await.unwrap(), "the provider saw two valid registrations and the unregistration");
