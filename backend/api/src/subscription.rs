@@ -48,11 +48,16 @@ impl Subscription {
         })
     }
 
-    /// Calls of the caller's company as they ring, are answered and end (for pop-ups).
+    /// Calls of the caller's company as they ring, are answered and end (for pop-ups). `status`
+    /// is the one the event announces; the other fields are the call as it is when delivered.
     async fn call_events(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = Call>> {
         tenant_events(ctx, "calls:read", |services, principal, kind| async move {
-            let EventKind::CallChanged { call_id, .. } = kind else { return None };
-            services.call(&principal, call_id).await.ok().map(Call::from)
+            let EventKind::CallChanged { call_id, status } = kind else { return None };
+            // The record is read when the event is delivered, and may have moved on (answered
+            // while the ringing event was on its way): the status is the event's own.
+            let mut call = services.call(&principal, call_id).await.ok()?;
+            call.status = status;
+            Some(Call::from(call))
         })
     }
 }
