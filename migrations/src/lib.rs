@@ -12,6 +12,7 @@ mod m0005_tasks;
 mod m0006_trunk_qualify;
 mod m0007_trunk_credentials;
 mod m0008_trunk_registration;
+mod m0009_asterisk_servers;
 pub mod rls;
 
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_trunk_qualify::Migration),
             Box::new(m0007_trunk_credentials::Migration),
             Box::new(m0008_trunk_registration::Migration),
+            Box::new(m0009_asterisk_servers::Migration),
         ]
     }
 }

@@ -3,8 +3,10 @@ use crate::error::ApiResult;
 use crate::query::{parse_id, parse_tenant};
 use crate::types::*;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
-use crm_core::services::{CustomerInput, CustomerPatch, RegistrationInput, SignUp, TrunkInput as DomainTrunkInput};
-use crm_core::{ApiTokenId, CustomerId, TrunkId, UserId};
+use crm_core::services::{
+    CustomerInput, CustomerPatch, PbxServerInput, RegistrationInput, SignUp, TrunkInput as DomainTrunkInput,
+};
+use crm_core::{ApiTokenId, CustomerId, PbxServerId, TrunkId, UserId};
 
 pub struct Mutation;
 
@@ -54,6 +56,19 @@ pub struct TrunkInput {
     pub qualify: bool,
     /// Register to the trunk's address with these (a provider that wants REGISTER); kept alive.
     pub registration: Option<TrunkRegistrationInput>,
+}
+
+/// An Asterisk the company runs for its calls, reached over ARI.
+#[derive(InputObject)]
+pub struct AsteriskServerInput {
+    pub name: String,
+    /// Asterisk's HTTP address, `http(s)://host:port`.
+    pub ari_url: String,
+    pub username: String,
+    /// Stored encrypted; never shown again.
+    pub password: String,
+    /// The ARI application the CRM connects as (the one the dialplan's `Stasis()` names).
+    pub app: String,
 }
 
 #[derive(InputObject)]
@@ -181,6 +196,25 @@ impl Mutation {
     async fn delete_trunk(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let id: TrunkId = parse_id("id", &id)?;
         services(ctx).delete_trunk(principal(ctx)?, id).await?;
+        Ok(true)
+    }
+
+    /// Registers the company's own Asterisk (owners and admins): a CRM worker connects to its
+    /// ARI, and the company's calls through it (and click-to-call) go that way.
+    async fn add_asterisk_server(&self, ctx: &Context<'_>, input: AsteriskServerInput) -> ApiResult<AsteriskServer> {
+        let input = PbxServerInput {
+            name: input.name,
+            ari_url: input.ari_url,
+            username: input.username,
+            password: input.password.into(),
+            app: input.app,
+        };
+        Ok(services(ctx).add_asterisk_server(principal(ctx)?, input).await?.into())
+    }
+
+    async fn remove_asterisk_server(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let id: PbxServerId = parse_id("id", &id)?;
+        services(ctx).remove_asterisk_server(principal(ctx)?, id).await?;
         Ok(true)
     }
 

@@ -61,7 +61,13 @@ impl Query {
     /// The ARI worker's link to Asterisk, when one runs in this server (owners and admins).
     async fn asterisk_status(&self, ctx: &Context<'_>) -> ApiResult<Option<AsteriskStatus>> {
         let status = services(ctx).pbx_link_status(principal(ctx)?)?;
-        Ok(status.map(|s| AsteriskStatus { connected: s.connected, error: s.error, since: s.since }))
+        Ok(status.map(AsteriskStatus::from))
+    }
+
+    /// The company's own Asterisk servers and how their workers' links stand (owners and admins).
+    async fn asterisk_servers(&self, ctx: &Context<'_>) -> ApiResult<Vec<AsteriskServer>> {
+        let servers = services(ctx).asterisk_servers(principal(ctx)?).await?;
+        Ok(servers.into_iter().map(AsteriskServer::from).collect())
     }
 
     /// The company's SIP trunks (owners and admins).

@@ -501,3 +501,36 @@ pub struct AsteriskStatus {
     /// Since when it has been in this state.
     pub since: Option<DateTime<Utc>>,
 }
+
+impl From<crm_core::pbx::PbxLinkStatus> for AsteriskStatus {
+    fn from(s: crm_core::pbx::PbxLinkStatus) -> Self {
+        Self { connected: s.connected, error: s.error, since: s.since }
+    }
+}
+
+/// A company's own Asterisk, reached over ARI. Its password is never shown.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AsteriskServer {
+    pub id: ID,
+    pub name: String,
+    pub ari_url: String,
+    pub username: String,
+    pub app: String,
+    /// As the worker serving it last reported.
+    pub status: AsteriskStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crm_core::pbx::PbxServer> for AsteriskServer {
+    fn from(s: crm_core::pbx::PbxServer) -> Self {
+        Self {
+            id: ID(s.id.to_string()),
+            name: s.name,
+            ari_url: s.ari_url,
+            username: s.username,
+            app: s.app,
+            status: s.status.into(),
+            created_at: s.created_at,
+        }
+    }
+}

@@ -125,6 +125,11 @@ pub fn agent_context(tenant: TenantId) -> String {
     format!("crm-agents-{}", tenant.0.simple())
 }
 
+/// A trunk's endpoint (and AOR), where outbound calls to it are dialled.
+pub fn trunk_endpoint(trunk: crm_core::TrunkId) -> String {
+    format!("trunk-{}", trunk.0.simple())
+}
+
 fn trunk_view(t: &TrunkWithSecret) -> Result<TrunkView, RenderError> {
     let trunk = &t.trunk;
     let registration = match (&trunk.registration, &t.registration_password, trunk.address) {
@@ -144,7 +149,7 @@ fn trunk_view(t: &TrunkWithSecret) -> Result<TrunkView, RenderError> {
         _ => None,
     };
     Ok(TrunkView {
-        id: format!("trunk-{}", trunk.id.0.simple()),
+        id: trunk_endpoint(trunk.id),
         name: trunk.name.clone(),
         sources: trunk.sources.iter().map(ToString::to_string).collect(),
         address: trunk.address.map(|a| a.to_string()),
@@ -161,7 +166,8 @@ fn trunk_view(t: &TrunkWithSecret) -> Result<TrunkView, RenderError> {
 /// The files for one company: the shared ones (identical for every company on the same
 /// Asterisk) and the company's own under `crm/`.
 pub fn render(options: &AsteriskOptions, pbx: &TenantPbx) -> Result<Vec<ConfigFile>, RenderError> {
-    if !options.app.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || options.app.is_empty() {
+    let app = pbx.app.as_deref().unwrap_or(&options.app);
+    if !app.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || app.is_empty() {
         return Err(RenderError::Invalid("the ARI application name may hold letters, digits, - and _ only".into()));
     }
     if !options.ari_username.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -179,7 +185,7 @@ pub fn render(options: &AsteriskOptions, pbx: &TenantPbx) -> Result<Vec<ConfigFi
         .collect();
     let context = minijinja::context! {
         tenant => tenant,
-        app => options.app,
+        app => app,
         realm => SIP_REALM,
         trunk_context => trunk_context(pbx.tenant_id),
         agent_context => agent_context(pbx.tenant_id),
@@ -270,7 +276,7 @@ mod tests {
             ha1: "0123456789abcdef0123456789abcdef".into(),
             created_at: Utc::now(),
         }];
-        TenantPbx { tenant_id, trunks, extensions }
+        TenantPbx { tenant_id, trunks, extensions, app: None }
     }
 
     /// The config's structure: section headers and directive lines, with values blanked.

@@ -38,4 +38,4 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(TenantId, UserId, CustomerId, SessionId, ApiTokenId, InvitationId, TrunkId, CallId, TaskId);
+id_type!(TenantId, UserId, CustomerId, SessionId, ApiTokenId, InvitationId, TrunkId, CallId, TaskId, PbxServerId);

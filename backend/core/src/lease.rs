@@ -13,11 +13,3 @@ pub trait Leases: Send + Sync + std::fmt::Debug + 'static {
     /// Gives `name` up if `holder` holds it.
     async fn release(&self, name: &str, holder: &str) -> Result<()>;
 }
-
-/// Small shared records across processes (what a worker needs to take over another's calls).
-#[async_trait::async_trait]
-pub trait SharedRecords: Send + Sync + std::fmt::Debug + 'static {
-    async fn put(&self, set: &str, key: &str, value: &str) -> Result<()>;
-    async fn remove(&self, set: &str, key: &str) -> Result<()>;
-    async fn all(&self, set: &str) -> Result<Vec<String>>;
-}

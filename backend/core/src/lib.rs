@@ -19,5 +19,7 @@ pub mod token;
 pub mod vault;
 
 pub use error::{Error, Result};
-pub use ids::{ApiTokenId, CallId, CustomerId, InvitationId, SessionId, TaskId, TenantId, TrunkId, UserId};
+pub use ids::{
+    ApiTokenId, CallId, CustomerId, InvitationId, PbxServerId, SessionId, TaskId, TenantId, TrunkId, UserId,
+};
 pub use role::Role;

@@ -4,9 +4,12 @@
 //! through a [`TenantTx`], which is opened for exactly one tenant and filters every
 //! statement by it. There is no method that reads tenant data without one.
 use crate::calls::{Call, CallQuery};
+use crate::pbx::{PbxCallRecord, PbxLinkStatus, PbxServer};
 use crate::tasks::Task;
 use crate::telephony::{SipAccount, Trunk};
-use crate::{ApiTokenId, CallId, CustomerId, InvitationId, Result, Role, SessionId, TenantId, TrunkId, UserId};
+use crate::{
+    ApiTokenId, CallId, CustomerId, InvitationId, PbxServerId, Result, Role, SessionId, TenantId, TrunkId, UserId,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -122,6 +125,14 @@ pub trait Database: Send + Sync + 'static {
     async fn registration_targets(&self) -> Result<Vec<(TenantId, Trunk)>>;
     /// Closes every open call of `edge` as interrupted (after that process died); returns them.
     async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>>;
+    /// Asterisk servers of every tenant, for the ARI workers.
+    async fn pbx_servers(&self) -> Result<Vec<PbxServer>>;
+    async fn set_pbx_server_status(&self, tenant: TenantId, id: PbxServerId, status: &PbxLinkStatus) -> Result<()>;
+    /// The calls carried on `server` by whichever worker served it.
+    async fn pbx_calls(&self, server: &str) -> Result<Vec<PbxCallRecord>>;
+    /// Creates or replaces the record of a call.
+    async fn save_pbx_call(&self, record: &PbxCallRecord) -> Result<()>;
+    async fn drop_pbx_call(&self, tenant: TenantId, call: CallId) -> Result<()>;
     /// Checks the connection (readiness).
     async fn ping(&self) -> Result<()>;
 }
@@ -181,6 +192,11 @@ pub trait TenantTx: Send {
     /// Creates or replaces the user's SIP login. `Conflict` when the username is taken.
     async fn put_sip_account(&mut self, account: &SipAccount) -> Result<()>;
     async fn sip_accounts(&mut self) -> Result<Vec<SipAccount>>;
+
+    /// `Conflict` when the company already has a server of that ARI address and application.
+    async fn insert_pbx_server(&mut self, server: &PbxServer) -> Result<()>;
+    async fn delete_pbx_server(&mut self, id: PbxServerId) -> Result<bool>;
+    async fn pbx_servers(&mut self) -> Result<Vec<PbxServer>>;
 
     async fn insert_call(&mut self, call: &Call) -> Result<()>;
     async fn update_call(&mut self, call: &Call) -> Result<()>;

@@ -3,9 +3,10 @@ use crate::entities::*;
 use crate::tenant_tx::SqlTenantTx;
 use async_trait::async_trait;
 use crm_core::calls::{Call, CallStatus};
+use crm_core::pbx::{PbxCallRecord, PbxLinkStatus, PbxServer};
 use crm_core::ports::{Account, Database, TenantTx};
 use crm_core::telephony::{SipAccount, Trunk};
-use crm_core::{Result, Role, TenantId, TrunkId, UserId};
+use crm_core::{CallId, PbxServerId, Result, Role, TenantId, TrunkId, UserId};
 use crm_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -182,6 +183,38 @@ impl Database for SqlDatabase {
             .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
         rows.into_iter().map(|t| Ok((TenantId(t.tenant_id), convert::trunk(t, Vec::new())?))).collect()
+    }
+
+    async fn pbx_servers(&self) -> Result<Vec<PbxServer>> {
+        let txn = self.begin().await?;
+        let servers = crate::pbx::servers(&txn).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(servers)
+    }
+
+    async fn set_pbx_server_status(&self, tenant: TenantId, id: PbxServerId, status: &PbxLinkStatus) -> Result<()> {
+        let txn = self.begin().await?;
+        crate::pbx::set_status(&txn, tenant, id, status).await?;
+        txn.commit().await.map_err(db_err)
+    }
+
+    async fn pbx_calls(&self, server: &str) -> Result<Vec<PbxCallRecord>> {
+        let txn = self.begin().await?;
+        let calls = crate::pbx::calls(&txn, server).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(calls)
+    }
+
+    async fn save_pbx_call(&self, record: &PbxCallRecord) -> Result<()> {
+        let txn = self.begin().await?;
+        crate::pbx::save_call(&txn, record).await?;
+        txn.commit().await.map_err(db_err)
+    }
+
+    async fn drop_pbx_call(&self, tenant: TenantId, call: CallId) -> Result<()> {
+        let txn = self.begin().await?;
+        crate::pbx::drop_call(&txn, tenant, call).await?;
+        txn.commit().await.map_err(db_err)
     }
 
     async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>> {

@@ -2,6 +2,7 @@
 mod convert;
 mod database;
 mod entities;
+mod pbx;
 mod tenant_tx;
 
 pub use database::{SqlDatabase, migrate};

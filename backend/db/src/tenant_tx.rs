@@ -6,13 +6,15 @@ use crate::entities::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::calls::{Call, CallQuery};
+use crm_core::pbx::PbxServer;
 use crm_core::ports::{
     Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx,
 };
 use crm_core::tasks::Task;
 use crm_core::telephony::{SipAccount, Trunk};
 use crm_core::{
-    ApiTokenId, CallId, CustomerId, Error, InvitationId, Result, Role, SessionId, TaskId, TenantId, TrunkId, UserId,
+    ApiTokenId, CallId, CustomerId, Error, InvitationId, PbxServerId, Result, Role, SessionId, TaskId, TenantId,
+    TrunkId, UserId,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
@@ -534,6 +536,31 @@ impl TenantTx for SqlTenantTx {
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(convert::sip_account).collect())
+    }
+
+    async fn insert_pbx_server(&mut self, server: &PbxServer) -> Result<()> {
+        pbx_servers::Entity::insert(crate::pbx::server_row(server)).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_pbx_server(&mut self, id: PbxServerId) -> Result<bool> {
+        let result = pbx_servers::Entity::delete_many()
+            .filter(pbx_servers::Column::TenantId.eq(self.t()))
+            .filter(pbx_servers::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn pbx_servers(&mut self) -> Result<Vec<PbxServer>> {
+        let rows = pbx_servers::Entity::find()
+            .filter(pbx_servers::Column::TenantId.eq(self.t()))
+            .order_by_asc(pbx_servers::Column::Id)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(crate::pbx::server).collect())
     }
 
     async fn insert_call(&mut self, call: &Call) -> Result<()> {

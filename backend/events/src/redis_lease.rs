@@ -1,7 +1,7 @@
 //! Leases in Redis: `SET NX PX` to take, a compare-and-extend script to renew, a counter per
 //! lease for fencing tokens.
 use async_trait::async_trait;
-use crm_core::lease::{Leases, SharedRecords};
+use crm_core::lease::Leases;
 use crm_core::{Error, Result};
 use redis::aio::ConnectionManager;
 use std::time::Duration;
@@ -80,34 +80,5 @@ impl Leases for RedisLeases {
         let _: i64 =
             redis::Script::new(RELEASE).key(key).arg(holder).invoke_async(&mut conn).await.map_err(Error::internal)?;
         Ok(())
-    }
-}
-
-#[async_trait]
-impl SharedRecords for RedisLeases {
-    async fn put(&self, set: &str, key: &str, value: &str) -> Result<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("HSET")
-            .arg(format!("crm:records:{set}"))
-            .arg(key)
-            .arg(value)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(Error::internal)
-    }
-
-    async fn remove(&self, set: &str, key: &str) -> Result<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("HDEL")
-            .arg(format!("crm:records:{set}"))
-            .arg(key)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(Error::internal)
-    }
-
-    async fn all(&self, set: &str) -> Result<Vec<String>> {
-        let mut conn = self.conn.clone();
-        redis::cmd("HVALS").arg(format!("crm:records:{set}")).query_async(&mut conn).await.map_err(Error::internal)
     }
 }

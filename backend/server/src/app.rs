@@ -207,12 +207,16 @@ impl App {
         Ok(Some(edge))
     }
 
-    /// The ARI worker, when `CRM_ASTERISK_WORKER` is on (or for `crm worker`).
-    pub fn start_asterisk_worker(&self) -> anyhow::Result<Arc<crm_asterisk::ari::AriWorker>> {
+    /// The ARI workers, when `CRM_ASTERISK_WORKER` is on (or for `crm worker`): one for the
+    /// installation's Asterisk, and one per Asterisk a company registered (followed as they
+    /// are added and removed).
+    pub fn start_asterisk_worker(&self) -> anyhow::Result<AsteriskWorkers> {
         let keys = self.keys_asterisk.clone();
         let options = self.config.asterisk_options(&keys)?;
+        let ari_url = format!("http://{}", self.config.asterisk_ari_addr);
         let settings = crm_asterisk::ari::WorkerSettings {
-            ari_url: format!("http://{}", self.config.asterisk_ari_addr),
+            server_key: format!("{ari_url}/{}", options.app),
+            ari_url,
             username: options.ari_username,
             password: options.ari_password,
             app: options.app,
@@ -222,12 +226,14 @@ impl App {
             ring_timeout: Duration::from_secs(self.config.sip_ring_timeout_secs),
             responsible_first: Duration::from_secs(self.config.sip_responsible_first_secs),
             leases: self.leases.clone().map(|l| l as Arc<dyn crm_core::lease::Leases>),
-            records: self.leases.clone().map(|l| l as Arc<dyn crm_core::lease::SharedRecords>),
             lease_ttl: Duration::from_secs(5),
+            owner: None,
         };
-        let worker = Arc::new(crm_asterisk::ari::AriWorker::start(settings, self.services.clone(), self.spool.clone()));
+        let worker =
+            Arc::new(crm_asterisk::ari::AriWorker::start(settings.clone(), self.services.clone(), self.spool.clone()));
         self.services.set_pbx_link(worker.clone());
-        Ok(worker)
+        let companies = tokio::spawn(crate::pbx_workers::follow(self.clone(), settings));
+        Ok(AsteriskWorkers { _installation: worker, companies })
     }
 
     pub async fn db_ping(&self) -> crm_core::Result<()> {
@@ -268,14 +274,26 @@ pub fn database_url(config: &Config) -> String {
     }
 }
 
+/// The running ARI workers; dropping this stops them.
+pub struct AsteriskWorkers {
+    _installation: Arc<crm_asterisk::ari::AriWorker>,
+    companies: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AsteriskWorkers {
+    fn drop(&mut self) {
+        self.companies.abort();
+    }
+}
+
 /// A server listening in the background (tests, and `serve` before it waits).
 pub struct Running {
     pub addr: SocketAddr,
     pub app: App,
     /// The SIP edge, unless `CRM_SIP_ADDR=off`.
     pub sip: Option<crm_sip::SipEdge>,
-    /// The ARI worker, when `CRM_ASTERISK_WORKER` is on.
-    pub asterisk: Option<Arc<crm_asterisk::ari::AriWorker>>,
+    /// The ARI workers, when `CRM_ASTERISK_WORKER` is on.
+    pub asterisk: Option<AsteriskWorkers>,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 

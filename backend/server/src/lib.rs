@@ -4,6 +4,7 @@ pub mod asterisk_config;
 pub mod config;
 mod files;
 mod ops;
+mod pbx_workers;
 mod secret_key;
 pub mod telemetry;
 mod web;

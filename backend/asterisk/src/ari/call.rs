@@ -6,10 +6,11 @@ use super::client::AriClient;
 use super::events::{Channel, Event};
 use super::worker::{Routes, WorkerSettings};
 use crm_core::calls::HangupBy;
+use crm_core::pbx::{PbxCallRecord, PbxCallStage};
 use crm_core::services::Services;
 use crm_core::telephony::Refusal;
 use crm_core::{CallId, TenantId, UserId};
-use crm_recording::{Side, Spool};
+use crm_recording::Spool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -21,74 +22,163 @@ pub(crate) struct CallContext {
     pub spool: Spool,
     pub settings: WorkerSettings,
     pub routes: Routes,
-    /// Calls this process is handling (a reconnect must not take them over a second time).
+    /// Calls this process is handling: each is handled once (events, takeovers and retries
+    /// all check here first).
     pub active: std::sync::Mutex<std::collections::HashSet<CallId>>,
 }
 
-/// A bridged call as another worker needs it to finish the call if this one dies.
+/// A bridged call as any worker needs it to finish the call and store its recording.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Bridged {
-    tenant: TenantId,
+    pub tenant: TenantId,
+    pub call: CallId,
+    /// The customer's leg (the trunk's channel, or the one dialled through it).
+    pub trunk: String,
+    pub agent: String,
+    pub bridge: String,
+    pub snoops: [String; 2],
+    pub names: [String; 2],
+}
+
+/// A call not answered yet: the channels to hang up if its worker dies.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Unanswered {
+    pub channels: Vec<String>,
+}
+
+/// Holds a call as this process's while it lives.
+pub(crate) struct Held<'a> {
+    context: &'a CallContext,
     call: CallId,
-    trunk: String,
-    agent: String,
-    bridge: String,
-    snoops: [String; 2],
-    names: [String; 2],
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.context.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.call);
+    }
 }
 
 impl CallContext {
-    fn records_set(&self) -> String {
-        format!("asterisk-calls:{}:{}", self.settings.ari_url, self.settings.app)
+    /// Takes `call` on unless this process already handles it.
+    pub(crate) fn hold(&self, call: CallId) -> Option<Held<'_>> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner()).insert(call).then_some(Held { context: self, call })
     }
 
-    async fn remember(&self, bridged: &Bridged) {
-        if let Some(records) = &self.settings.records {
-            let value = serde_json::to_string(bridged).unwrap_or_default();
-            if let Err(error) = records.put(&self.records_set(), &bridged.call.to_string(), &value).await {
-                tracing::warn!(%error, call = %bridged.call, "cannot share a call's state; another worker could not finish it");
-            }
+    /// Writes down where a call stands (durably: a worker or Redis dying loses nothing).
+    pub(crate) async fn note(
+        &self,
+        tenant: TenantId,
+        call: CallId,
+        stage: PbxCallStage,
+        state: &impl serde::Serialize,
+    ) {
+        let record = PbxCallRecord {
+            tenant_id: tenant,
+            call_id: call,
+            server: self.settings.server_key.clone(),
+            stage,
+            state: serde_json::to_string(state).unwrap_or_default(),
+            attempts: 0,
+            next_attempt_at: chrono::Utc::now(),
+            last_error: None,
+        };
+        if let Err(error) = self.services.save_pbx_call(&record).await {
+            tracing::error!(%error, %call, "cannot write down a call's state; another worker could not finish it");
         }
     }
 
     /// Ends the call record; a failure is logged (the call itself is over either way).
-    async fn close(&self, tenant: TenantId, call: CallId, by: HangupBy, cause: Option<u16>) {
+    pub(crate) async fn close(&self, tenant: TenantId, call: CallId, by: HangupBy, cause: Option<u16>) {
         if let Err(error) = self.services.end_call(tenant, call, by, cause).await {
             tracing::error!(%error, %call, "could not close a call");
         }
     }
 
-    async fn forget(&self, call: CallId) {
-        if let Some(records) = &self.settings.records {
-            let _ = records.remove(&self.records_set(), &call.to_string()).await;
+    /// Ends a call that was never bridged (nothing to record) and forgets it.
+    pub(crate) async fn close_unbridged(&self, tenant: TenantId, call: CallId, by: HangupBy, cause: Option<u16>) {
+        self.close(tenant, call, by, cause).await;
+        self.forget(tenant, call).await;
+    }
+
+    pub(crate) async fn forget(&self, tenant: TenantId, call: CallId) {
+        if let Err(error) = self.services.drop_pbx_call(tenant, call).await {
+            tracing::warn!(%error, %call, "cannot drop a finished call's record; it will be looked at again");
         }
     }
 }
 
-/// Takes over the bridged calls other workers left (they died, or lost the lease).
-pub(crate) async fn take_over(context: Arc<CallContext>) {
-    let Some(records) = &context.settings.records else { return };
-    let stored = match records.all(&context.records_set()).await {
-        Ok(stored) => stored,
+/// Every `period`: finishes the calls other workers left (they died, or lost the lease),
+/// closes unanswered ones, and retries recordings that could not be stored yet.
+pub(crate) async fn sweep_every(context: Arc<CallContext>, period: Duration) {
+    let mut fresh = true;
+    loop {
+        sweep(&context, fresh).await;
+        fresh = false;
+        tokio::time::sleep(period).await;
+    }
+}
+
+async fn sweep(context: &Arc<CallContext>, fresh: bool) {
+    let records = match context.services.pbx_calls(&context.settings.server_key).await {
+        Ok(records) => records,
         Err(error) => {
-            tracing::warn!(%error, "cannot read the calls other workers left");
+            tracing::warn!(%error, "cannot read this Asterisk's calls in progress");
             return;
         }
     };
-    for value in stored {
-        let Ok(bridged) = serde_json::from_str::<Bridged>(&value) else { continue };
-        if !context.active.lock().unwrap_or_else(|e| e.into_inner()).insert(bridged.call) {
-            continue;
+    let now = chrono::Utc::now();
+    for record in records {
+        let active = context.active.lock().unwrap_or_else(|e| e.into_inner()).contains(&record.call_id);
+        match (record.stage, active) {
+            (PbxCallStage::Ringing, false) => {
+                tokio::spawn(abandon(context.clone(), record));
+            }
+            (PbxCallStage::Talking, false) => {
+                let Ok(bridged) = serde_json::from_str::<Bridged>(&record.state) else { continue };
+                tracing::info!(call = %bridged.call, "taking over a call in progress");
+                tokio::spawn(resume(context.clone(), bridged));
+            }
+            // Events may have been missed while the link was down.
+            (PbxCallStage::Talking, true) if fresh => {
+                let Ok(bridged) = serde_json::from_str::<Bridged>(&record.state) else { continue };
+                tokio::spawn(recheck(context.clone(), bridged));
+            }
+            (PbxCallStage::Recording, false) if record.next_attempt_at <= now => {
+                tokio::spawn(super::store::retry(context.clone(), record));
+            }
+            _ => {}
         }
-        tracing::info!(call = %bridged.call, "taking over a call in progress");
-        tokio::spawn(resume(context.clone(), bridged));
+    }
+}
+
+/// A call whose worker died before it was answered: its channels are hung up and it is closed
+/// as missed (leaving a callback task, as any missed call).
+async fn abandon(context: Arc<CallContext>, record: PbxCallRecord) {
+    let Some(_held) = context.hold(record.call_id) else { return };
+    if let Ok(unanswered) = serde_json::from_str::<Unanswered>(&record.state) {
+        for channel in &unanswered.channels {
+            let _ = context.client.hangup(channel, "normal").await;
+        }
+    }
+    tracing::info!(call = %record.call_id, "a call left ringing by another worker is closed as missed");
+    context.close_unbridged(record.tenant_id, record.call_id, HangupBy::System, Some(480)).await;
+}
+
+/// Tells a call in progress that a side hung up while no event could arrive.
+async fn recheck(context: Arc<CallContext>, bridged: Bridged) {
+    for channel in [&bridged.trunk, &bridged.agent] {
+        if matches!(context.client.channel_exists(channel).await, Ok(false)) {
+            let gone = Channel { id: channel.clone(), ..Default::default() };
+            context.routes.deliver(&Event::ChannelDestroyed { channel: gone, cause: None });
+        }
     }
 }
 
 async fn resume(context: Arc<CallContext>, bridged: Bridged) {
     let context = &*context;
+    let Some(held) = context.hold(bridged.call) else { return };
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let mut owned = Owned { context, sender, channels: Vec::new(), recordings: Vec::new() };
+    let mut owned = Owned::new(context, sender);
     for channel in [&bridged.trunk, &bridged.agent].into_iter().chain(&bridged.snoops) {
         owned.channel(channel);
     }
@@ -104,19 +194,22 @@ async fn resume(context: Arc<CallContext>, bridged: Bridged) {
     } else {
         None
     };
-    finish(context, owned, &mut events, &bridged, by).await;
+    finish(context, held, owned, &mut events, &bridged, by).await;
 }
 
 /// The channels and recordings a call registered for its events, forgotten when it ends.
-struct Owned<'a> {
+pub(crate) struct Owned<'a> {
     context: &'a CallContext,
     sender: UnboundedSender<Event>,
     channels: Vec<String>,
     recordings: Vec<String>,
 }
 
-impl Owned<'_> {
-    fn channel(&mut self, id: &str) {
+impl<'a> Owned<'a> {
+    pub(crate) fn new(context: &'a CallContext, sender: UnboundedSender<Event>) -> Self {
+        Self { context, sender, channels: Vec::new(), recordings: Vec::new() }
+    }
+    pub(crate) fn channel(&mut self, id: &str) {
         self.context.routes.channel(id, &self.sender);
         self.channels.push(id.to_owned());
     }
@@ -133,7 +226,7 @@ impl Drop for Owned<'_> {
 }
 
 /// The event ends `channel` (hung up or gone).
-fn ended(event: &Event, channel: &str) -> bool {
+pub(crate) fn ended(event: &Event, channel: &str) -> bool {
     matches!(event, Event::StasisEnd { channel: c } | Event::ChannelHangupRequest { channel: c, .. }
         | Event::ChannelDestroyed { channel: c, .. } if c.id == channel)
 }
@@ -182,7 +275,9 @@ pub(crate) async fn inbound(
         }
     };
     let call_id = call.id;
-    let end = |by: HangupBy, cause: Option<u16>| context.close(tenant, call_id, by, cause);
+    let Some(held) = context.hold(call_id) else { return };
+    context.note(tenant, call_id, PbxCallStage::Ringing, &Unanswered { channels: vec![trunk.id.clone()] }).await;
+    let end = |by: HangupBy, cause: Option<u16>| context.close_unbridged(tenant, call_id, by, cause);
     let _ = client.ring(&trunk.id).await;
 
     // Who rings, in stages: the responsible manager alone first, then everyone.
@@ -237,8 +332,26 @@ pub(crate) async fn inbound(
             return;
         }
     };
+    if let Err(error) = client.answer(&trunk.id).await {
+        tracing::warn!(%error, call = %call_id, "cannot answer the trunk's channel");
+    }
+    talk(context, held, owned, &mut events, tenant, call_id, agent, [&trunk.id, &agent_channel]).await;
+}
 
-    // Answered: bridge, record each side, talk until either hangs up.
+/// Both legs answered (`legs`: the customer's, the agent's): bridges them, records each side,
+/// marks the call answered by `agent`, and carries it to its end.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn talk(
+    context: &CallContext,
+    held: Held<'_>,
+    mut owned: Owned<'_>,
+    events: &mut UnboundedReceiver<Event>,
+    tenant: TenantId,
+    call_id: CallId,
+    agent: UserId,
+    legs: [&str; 2],
+) {
+    let client = &context.client;
     let bridge = call_id.to_string();
     let names = [format!("crm/{call_id}-customer"), format!("crm/{call_id}-agent")];
     let snoops = [format!("{call_id}-snoop-customer"), format!("{call_id}-snoop-agent")];
@@ -248,30 +361,29 @@ pub(crate) async fn inbound(
     for name in &names {
         owned.recording(name);
     }
-    let legs = [trunk.id.as_str(), agent_channel.as_str()];
     let ari = |e: super::client::AriError| Setup::Failed(e.to_string());
     let setup = async {
-        client.answer(&trunk.id).await.map_err(ari)?;
         client.create_bridge(&bridge).await.map_err(ari)?;
         client.add_to_bridge(&bridge, &legs).await.map_err(ari)?;
         for ((target, snoop), name) in legs.into_iter().zip(&snoops).zip(&names) {
             let args = format!("{tenant},snoop,{call_id}");
             client.snoop(target, snoop, &context.settings.app, &args).await.map_err(ari)?;
             // A snoop channel can be recorded once it is in our application.
-            entered(&mut events, snoop, legs).await?;
+            entered(events, snoop, legs).await?;
             client.record_channel(snoop, name).await.map_err(ari)?;
         }
         Ok::<(), Setup>(())
     };
     if let Err(failure) = setup.await {
-        let _ = client.hangup(&trunk.id, "normal").await;
-        let _ = client.hangup(&agent_channel, "normal").await;
+        for leg in legs {
+            let _ = client.hangup(leg, "normal").await;
+        }
         let _ = client.destroy_bridge(&bridge).await;
         match failure {
-            Setup::Ended(by) => end(by, None).await,
+            Setup::Ended(by) => context.close_unbridged(tenant, call_id, by, None).await,
             Setup::Failed(error) => {
                 tracing::error!(error, call = %call_id, "could not bridge an answered call");
-                end(HangupBy::System, Some(500)).await;
+                context.close_unbridged(tenant, call_id, HangupBy::System, Some(500)).await;
             }
         }
         return;
@@ -279,24 +391,17 @@ pub(crate) async fn inbound(
     if let Err(error) = context.services.answer_call(tenant, call_id, agent).await {
         tracing::error!(%error, call = %call_id, "could not mark a call answered");
     }
-    let bridged = Bridged {
-        tenant,
-        call: call_id,
-        trunk: trunk.id.clone(),
-        agent: agent_channel.clone(),
-        bridge,
-        snoops: snoops.clone(),
-        names: names.clone(),
-    };
-    context.active.lock().unwrap_or_else(|e| e.into_inner()).insert(call_id);
-    context.remember(&bridged).await;
-    finish(context, owned, &mut events, &bridged, None).await;
+    let bridged =
+        Bridged { tenant, call: call_id, trunk: legs[0].to_owned(), agent: legs[1].to_owned(), bridge, snoops, names };
+    context.note(tenant, call_id, PbxCallStage::Talking, &bridged).await;
+    finish(context, held, owned, events, &bridged, None).await;
 }
 
 /// Talks until a side hangs up (unless `by` says one already did), hangs up the other, closes
 /// the call, and stores its recording.
 async fn finish(
     context: &CallContext,
+    held: Held<'_>,
     owned: Owned<'_>,
     events: &mut UnboundedReceiver<Event>,
     bridged: &Bridged,
@@ -319,6 +424,7 @@ async fn finish(
     let _ = client.hangup(other, "normal").await;
     let _ = client.destroy_bridge(&bridged.bridge).await;
     context.close(tenant, call_id, by, None).await;
+    context.note(tenant, call_id, PbxCallStage::Recording, bridged).await;
 
     // The snoops end with their channels; their recordings finish then (or already did, while
     // no worker was listening).
@@ -345,9 +451,8 @@ async fn finish(
         }
     }
     drop(owned);
-    store_recording(context, tenant, call_id, names).await;
-    context.forget(call_id).await;
-    context.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&call_id);
+    super::store::store_or_retry_later(context, bridged, 0).await;
+    drop(held);
 }
 
 /// Why bridging an answered call stopped.
@@ -448,54 +553,4 @@ async fn ring(
         }
     }
     Rang::Failed(if tried > 0 && busy == tried { 486 } else { 480 })
-}
-
-/// Fetches both sides' recordings, merges them into the stereo WAV (customer left, agent
-/// right) in the spool, uploads and links it, and deletes them from Asterisk.
-async fn store_recording(context: &CallContext, tenant: TenantId, call: CallId, names: &[String; 2]) {
-    let client = &context.client;
-    let mut sides = Vec::with_capacity(2);
-    for name in names {
-        match client.stored_recording(name).await {
-            Ok(wav) => sides.push(read_mono(&wav)),
-            Err(error) => {
-                tracing::error!(%error, %call, name, "could not fetch a recording from Asterisk; it stays there");
-                return;
-            }
-        }
-    }
-    let written = (|| {
-        let mut writer = context.spool.create(&call.to_string(), &crm_recording::recording_key(tenant, call))?;
-        let longest = sides.iter().map(Vec::len).max().unwrap_or(0);
-        // Side by side in 20 ms steps, so neither runs ahead of the other.
-        for start in (0..longest).step_by(160) {
-            for (side, samples) in [Side::Customer, Side::Agent].into_iter().zip(&sides) {
-                if start < samples.len() {
-                    writer.push(side, start as u64, &samples[start..(start + 160).min(samples.len())])?;
-                }
-            }
-        }
-        writer.finish(Some(longest as u64))
-    })();
-    if let Err(error) = written {
-        tracing::error!(%error, %call, "could not write a recording to the spool");
-        return;
-    }
-    for name in names {
-        if let Err(error) = client.delete_stored_recording(name).await {
-            tracing::warn!(%error, name, "could not delete a recording from Asterisk");
-        }
-    }
-    crm_recording::upload_and_link(context.services.clone(), context.spool.clone(), tenant, call).await;
-}
-
-/// 16-bit samples of a mono WAV (Asterisk's `wav` is 8 kHz signed linear); empty if unreadable.
-fn read_mono(wav: &[u8]) -> Vec<i16> {
-    match hound::WavReader::new(std::io::Cursor::new(wav)) {
-        Ok(mut reader) => reader.samples::<i16>().filter_map(Result::ok).collect(),
-        Err(error) => {
-            tracing::error!(%error, "a recording from Asterisk is not a WAV file");
-            Vec::new()
-        }
-    }
 }

@@ -10,7 +10,7 @@ pub struct CallerId {
     pub number: String,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct Channel {
     pub id: String,
     #[serde(default)]

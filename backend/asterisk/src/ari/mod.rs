@@ -3,6 +3,8 @@
 mod call;
 mod client;
 mod events;
+mod outbound;
+mod store;
 mod worker;
 
 pub use client::{AriClient, AriError};

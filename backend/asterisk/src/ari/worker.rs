@@ -3,9 +3,10 @@
 use super::call::{self, CallContext};
 use super::client::AriClient;
 use super::events::Event;
-use crm_core::lease::{Leases, SharedRecords};
+use crm_core::lease::Leases;
 use crm_core::pbx::{PbxLink, PbxLinkStatus};
 use crm_core::services::Services;
+use crm_core::{PbxServerId, TenantId};
 use crm_recording::Spool;
 use futures::StreamExt;
 use secrecy::SecretString;
@@ -32,8 +33,11 @@ pub struct WorkerSettings {
     /// WebSocket for the same application would take it over.
     pub leases: Option<Arc<dyn Leases>>,
     pub lease_ttl: Duration,
-    /// Where bridged calls are written down for whoever takes over (with Redis).
-    pub records: Option<Arc<dyn SharedRecords>>,
+    /// The key of this Asterisk's durable call records (any worker serving it finishes them).
+    pub server_key: String,
+    /// A company's own Asterisk: only that company's calls are taken from it, its click-to-calls
+    /// go through it, and the link's status is written to its record.
+    pub owner: Option<(TenantId, PbxServerId)>,
 }
 
 /// Where each event goes.
@@ -61,7 +65,7 @@ impl Routes {
             by_recording.remove(name);
         }
     }
-    fn deliver(&self, event: &Event) -> bool {
+    pub(crate) fn deliver(&self, event: &Event) -> bool {
         let target = match event {
             Event::RecordingFinished { recording } | Event::RecordingFailed { recording } => {
                 self.recordings.lock().unwrap_or_else(|e| e.into_inner()).get(&recording.name).cloned()
@@ -75,13 +79,39 @@ impl Routes {
 }
 
 pub struct AriWorker {
-    status: Arc<Mutex<PbxLinkStatus>>,
+    status: Arc<LinkStatus>,
     cancel: CancellationToken,
+}
+
+/// The link's status, kept here and, for a company's own Asterisk, written to its record
+/// (so every API node shows it). A standby worker does not write: the serving one does.
+pub(crate) struct LinkStatus {
+    current: Mutex<PbxLinkStatus>,
+    sink: Option<(Services, TenantId, PbxServerId)>,
+}
+
+impl LinkStatus {
+    fn set(&self, connected: bool, error: Option<String>, standby: bool) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.connected == connected && current.error == error {
+            return;
+        }
+        *current = PbxLinkStatus { connected, error, since: Some(chrono::Utc::now()) };
+        if let (Some((services, tenant, id)), false) = (&self.sink, standby) {
+            let (services, tenant, id, status) = (services.clone(), *tenant, *id, current.clone());
+            tokio::spawn(async move {
+                if let Err(error) = services.set_pbx_server_status(tenant, id, &status).await {
+                    tracing::warn!(%error, server = %id, "cannot record the ARI link's status");
+                }
+            });
+        }
+    }
 }
 
 impl AriWorker {
     pub fn start(settings: WorkerSettings, services: Services, spool: Spool) -> Self {
-        let status = Arc::new(Mutex::new(PbxLinkStatus::default()));
+        let sink = settings.owner.map(|(tenant, id)| (services.clone(), tenant, id));
+        let status = Arc::new(LinkStatus { current: Mutex::default(), sink });
         let cancel = CancellationToken::new();
         let client = AriClient::new(&settings.ari_url, &settings.username, settings.password.clone());
         let context = Arc::new(CallContext {
@@ -99,7 +129,7 @@ impl AriWorker {
 
 impl PbxLink for AriWorker {
     fn status(&self) -> PbxLinkStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -109,14 +139,7 @@ impl Drop for AriWorker {
     }
 }
 
-fn set(status: &Mutex<PbxLinkStatus>, connected: bool, error: Option<String>) {
-    let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
-    if status.connected != connected || status.error != error {
-        *status = PbxLinkStatus { connected, error, since: Some(chrono::Utc::now()) };
-    }
-}
-
-async fn run(context: Arc<CallContext>, status: Arc<Mutex<PbxLinkStatus>>, cancel: CancellationToken) {
+async fn run(context: Arc<CallContext>, status: Arc<LinkStatus>, cancel: CancellationToken) {
     let settings = &context.settings;
     let lease = format!("asterisk:{}:{}", settings.ari_url, settings.app);
     // Unique per process, even for two workers on one host.
@@ -131,7 +154,7 @@ async fn run(context: Arc<CallContext>, status: Arc<Mutex<PbxLinkStatus>>, cance
                         Err(error) => format!("standby: cannot reach Redis for the lease ({error})"),
                         _ => "standby: another worker serves this Asterisk".to_owned(),
                     };
-                    set(&status, false, Some(why));
+                    status.set(false, Some(why), true);
                     tokio::select! {
                         () = tokio::time::sleep(settings.lease_ttl / 3) => continue,
                         () = cancel.cancelled() => return,
@@ -157,7 +180,7 @@ async fn run(context: Arc<CallContext>, status: Arc<Mutex<PbxLinkStatus>>, cance
             Err(error) => error,
         };
         tracing::warn!(error, retry_in_ms = backoff.as_millis() as u64, "ARI link down; reconnecting");
-        set(&status, false, Some(error));
+        status.set(false, Some(error), false);
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = cancel.cancelled() => return,
@@ -185,7 +208,7 @@ async fn keep(settings: &WorkerSettings, lease: &str, holder: &str) -> String {
 }
 
 /// One connection: credentials checked over REST first (a clear error), then events until it ends.
-async fn connection(context: &Arc<CallContext>, status: &Mutex<PbxLinkStatus>) -> Result<(), String> {
+async fn connection(context: &Arc<CallContext>, status: &LinkStatus) -> Result<(), String> {
     context.client.ping().await.map_err(|e| e.to_string())?;
     let mut request =
         context.client.events_url(&context.settings.app).into_client_request().map_err(|e| e.to_string())?;
@@ -193,14 +216,20 @@ async fn connection(context: &Arc<CallContext>, status: &Mutex<PbxLinkStatus>) -
     request.headers_mut().insert("authorization", auth);
     let (mut socket, _) =
         tokio_tungstenite::connect_async(request).await.map_err(|e| format!("ARI event stream: {e}"))?;
-    set(status, true, None);
+    status.set(true, None, false);
     tracing::info!(url = %context.settings.ari_url, app = %context.settings.app, "ARI connected");
     // The application exists once its socket is open; then it can be told what not to send.
     let noise = ["ChannelVarset", "ChannelDialplan", "ChannelConnectedLine", "ChannelCallerId"];
     if let Err(error) = context.client.filter_events(&context.settings.app, &noise).await {
         tracing::warn!(%error, "cannot filter ARI events; they are read and ignored instead");
     }
-    tokio::spawn(call::take_over(context.clone()));
+    // Calls other workers (or this one, before a reconnect) left, recordings to retry, and
+    // click-to-calls: until this connection ends.
+    let _background = [
+        tokio::spawn(call::sweep_every(context.clone(), Duration::from_secs(5))),
+        tokio::spawn(super::outbound::dial_requests(context.clone())),
+    ]
+    .map(AbortOnDrop);
     while let Some(message) = socket.next().await {
         let text = match message.map_err(|e| e.to_string())? {
             Message::Text(text) => text,
@@ -219,6 +248,14 @@ async fn connection(context: &Arc<CallContext>, status: &Mutex<PbxLinkStatus>) -
     Ok(())
 }
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn dispatch(context: &Arc<CallContext>, event: Event) {
     if let Event::ApplicationReplaced {} = event {
         tracing::error!(app = %context.settings.app, "another connection took over the ARI application");
@@ -227,17 +264,30 @@ fn dispatch(context: &Arc<CallContext>, event: Event) {
     if context.routes.deliver(&event) {
         return;
     }
-    if let Event::StasisStart { args, channel } = event
-        && args.get(1).map(String::as_str) == Some("inbound")
+    let Event::StasisStart { args, channel } = event else { return };
+    let hang_up = |reason: &'static str| {
+        let (client, id) = (context.client.clone(), channel.id.clone());
+        tokio::spawn(async move { client.hangup(&id, reason).await });
+    };
+    let tenant: Option<TenantId> = args.first().and_then(|t| t.parse().ok());
+    if let (Some((owner, _)), Some(tenant)) = (context.settings.owner, tenant)
+        && owner != tenant
     {
-        let (Some(tenant), Some(exten)) = (args.first().and_then(|t| t.parse().ok()), args.get(2).cloned()) else {
+        tracing::warn!(%tenant, "a company's Asterisk sent another company's call; hanging up");
+        hang_up("unallocated");
+        return;
+    }
+    match (args.get(1).map(String::as_str), tenant, args.get(2).cloned()) {
+        (Some("inbound"), Some(tenant), Some(exten)) => {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            context.routes.channel(&channel.id, &sender);
+            tokio::spawn(call::inbound(context.clone(), tenant, exten, channel, sender, receiver));
+        }
+        // A phone or leg of a call no worker follows any more (its worker died while ringing).
+        (Some("agent" | "customer" | "snoop"), _, _) => hang_up("normal"),
+        _ => {
             tracing::warn!(?args, "a Stasis call without company and number; hanging up");
-            let client = context.client.clone();
-            tokio::spawn(async move { client.hangup(&channel.id, "unallocated").await });
-            return;
-        };
-        let (sender, receiver) = mpsc::unbounded_channel();
-        context.routes.channel(&channel.id, &sender);
-        tokio::spawn(call::inbound(context.clone(), tenant, exten, channel, sender, receiver));
+            hang_up("unallocated");
+        }
     }
 }

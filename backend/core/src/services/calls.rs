@@ -124,11 +124,6 @@ impl Services {
         trunk: Option<TrunkId>,
     ) -> Result<Call> {
         principal.require_scope("calls:write")?;
-        let dialer = self
-            .dialer
-            .get()
-            .cloned()
-            .ok_or_else(|| Error::Conflict("calls cannot be placed: the SIP edge is off".into()))?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let country = tx.get_tenant().await?.default_country;
         let customer = match customer {
@@ -160,11 +155,32 @@ impl Services {
         if trunk.address.is_none() {
             return Err(Error::bad_input("trunkId", "this trunk has no outbound address"));
         }
-        let phones =
-            self.presence.as_ref().map(|p| p.phones(principal.tenant_id, principal.user_id)).unwrap_or_default();
-        if phones.is_empty() {
-            return Err(Error::Conflict("your phone is not registered: sign in to it, then call again".into()));
-        }
+        // A company with its own Asterisk calls through it: the worker serving that Asterisk
+        // sees the ringing call and rings the agent's extension there.
+        let (edge, placed) = match tx.pbx_servers().await?.first() {
+            Some(server) => {
+                if !tx.sip_accounts().await?.iter().any(|a| a.user_id == principal.user_id) {
+                    return Err(Error::Conflict("you have no phone login: ask an admin to create one".into()));
+                }
+                (crate::pbx::dial_edge(server.id), None)
+            }
+            None => {
+                let dialer = self
+                    .dialer
+                    .get()
+                    .cloned()
+                    .ok_or_else(|| Error::Conflict("calls cannot be placed: the SIP edge is off".into()))?;
+                let phones = self
+                    .presence
+                    .as_ref()
+                    .map(|p| p.phones(principal.tenant_id, principal.user_id))
+                    .unwrap_or_default();
+                if phones.is_empty() {
+                    return Err(Error::Conflict("your phone is not registered: sign in to it, then call again".into()));
+                }
+                (dialer.edge_id().to_owned(), Some((dialer, phones)))
+            }
+        };
         let call = Call::ringing(NewCall {
             tenant_id: principal.tenant_id,
             direction: Direction::Outbound,
@@ -173,12 +189,14 @@ impl Services {
             trunk_id: Some(trunk.id),
             customer_id: customer.map(|c| c.id),
             user_id: Some(principal.user_id),
-            edge: dialer.edge_id(),
+            edge: &edge,
         });
         tx.insert_call(&call).await?;
         tx.commit().await?;
         self.announce_call(&call).await;
-        dialer.dial(call.clone(), phones, trunk).await?;
+        if let Some((dialer, phones)) = placed {
+            dialer.dial(call.clone(), phones, trunk).await?;
+        }
         Ok(call)
     }
 
@@ -230,6 +248,20 @@ impl Services {
             Ok(true)
         };
         self.change_call(tenant, id, end, Some(leave_callback)).await
+    }
+
+    /// Moves a ringing call from edge `from` to `to` (a worker taking on a click-to-call
+    /// through its Asterisk); the call if it was taken, `None` if it no longer waits there.
+    pub async fn claim_call(&self, tenant: TenantId, id: CallId, from: &str, to: &str) -> Result<Option<Call>> {
+        let claim = |call: &mut Call| {
+            let waiting = call.status == CallStatus::Ringing && call.edge == from;
+            if waiting {
+                call.edge = to.to_owned();
+            }
+            Ok(waiting)
+        };
+        let call = self.change_call(tenant, id, claim, None).await?;
+        Ok((call.edge == to && call.status == CallStatus::Ringing).then_some(call))
     }
 
     pub async fn attach_recording(&self, tenant: TenantId, id: CallId, recording: Recording) -> Result<Call> {

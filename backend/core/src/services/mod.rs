@@ -4,6 +4,7 @@ mod auth;
 mod calls;
 mod customers;
 mod limiter;
+mod pbx_servers;
 mod telephony;
 mod users;
 
@@ -11,6 +12,7 @@ pub use api_tokens::NewApiToken;
 pub use auth::{AuthTokens, SignUp};
 pub use customers::{CustomerInput, CustomerPatch};
 pub use limiter::FailureLimiter;
+pub use pbx_servers::PbxServerInput;
 pub use telephony::{NewSipAccount, RegistrationInput, TrunkInput};
 pub use users::Invited;
 

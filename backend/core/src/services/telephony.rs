@@ -272,6 +272,7 @@ impl Services {
     pub async fn tenant_pbx(&self, tenant: TenantId) -> Result<TenantPbx> {
         let mut tx = self.db.tenant(tenant).await?;
         let (trunks, extensions) = (tx.trunks().await?, tx.sip_accounts().await?);
+        let app = tx.pbx_servers().await?.into_iter().next().map(|s| s.app);
         tx.commit().await?;
         let trunks = trunks
             .into_iter()
@@ -283,7 +284,7 @@ impl Services {
                 Ok(TrunkWithSecret { trunk, registration_password })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(TenantPbx { tenant_id: tenant, trunks, extensions })
+        Ok(TenantPbx { tenant_id: tenant, trunks, extensions, app })
     }
 
     /// Every configuration file of a company's Asterisk, installation secrets included

@@ -4,6 +4,7 @@
 
 mod asterisk_calls;
 mod asterisk_config;
+mod asterisk_servers;
 mod auth;
 mod calls;
 mod cli;

@@ -28,11 +28,24 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         api.ok("mutation($i: TrunkInput!) { createTrunk(input: $i) { id } }", trunk).await;
         api.ok("mutation($u: ID!) { createSipExtension(userId: $u) { password } }", json!({ "u": owner.user_id }))
             .await;
+        let server = json!({ "i": { "name": "PBX", "ariUrl": "http://127.0.0.1:1", "username": "crm", "password": "p", "app": "crm" } });
+        api.ok("mutation($i: AsteriskServerInput!) { addAsteriskServer(input: $i) { id } }", server).await;
     }
     let services = &app.running.app.services;
-    for number in ["+998712000000", "+998712000001"] {
+    for (number, server) in [("+998712000000", "server-a"), ("+998712000001", "server-b")] {
         let route = services.route_inbound("127.0.0.2".parse().unwrap(), number).await.unwrap().unwrap();
-        services.start_inbound_call(&route, "+998901112233", "edge-a").await.unwrap();
+        let (call, _) = services.start_inbound_call(&route, "+998901112233", "edge-a").await.unwrap();
+        let record = crm_core::pbx::PbxCallRecord {
+            tenant_id: route.tenant_id,
+            call_id: call.id,
+            server: server.into(),
+            stage: crm_core::pbx::PbxCallStage::Talking,
+            state: "{}".into(),
+            attempts: 0,
+            next_attempt_at: chrono::Utc::now(),
+            last_error: None,
+        };
+        services.save_pbx_call(&record).await.unwrap();
     }
     let conn = app.running.app.db.connection();
     let pg = DatabaseBackend::Postgres;
@@ -62,6 +75,8 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         "sip_accounts",
         "calls",
         "tasks",
+        "pbx_servers",
+        "pbx_calls",
     ] {
         let row = conn
             .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))
@@ -81,6 +96,14 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
     assert_eq!(rows[0].try_get::<String>("", "e164").unwrap(), "+998712000001");
     let trunks = txn.query_all_raw(Statement::from_string(pg, "SELECT id FROM trunks")).await.unwrap();
     assert!(trunks.is_empty(), "the number's owner still needs its tenant set to read the trunk");
+    drop(txn);
+
+    // An ARI worker reading its Asterisk's calls sees that Asterisk's only.
+    let txn = conn.begin().await.unwrap();
+    txn.execute_raw(Statement::from_string(pg, "SELECT set_config('app.pbx_server', 'server-b', true)")).await.unwrap();
+    let rows = txn.query_all_raw(Statement::from_string(pg, "SELECT tenant_id FROM pbx_calls")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].try_get::<uuid::Uuid>("", "tenant_id").unwrap().to_string(), b.company_id);
     drop(txn);
 
     // With tenant A set, the same unscoped query sees exactly A's rows, and cannot write B's.
