@@ -13,6 +13,17 @@ use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
+/// A Redis connection that reconnects by itself, and never waits on a Redis that went away
+/// for longer than a lease's renewal can afford: without a response timeout, commands sent on
+/// a connection that died quietly would wait forever instead of failing and reconnecting.
+async fn redis_connection(client: redis::Client) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(std::time::Duration::from_secs(1))
+        .set_connection_timeout(std::time::Duration::from_secs(1))
+        .set_max_delay(1000);
+    redis::aio::ConnectionManager::new_with_config(client, config).await
+}
+
 /// Local fan-out shared by both buses. A subscriber that falls too far behind skips events
 /// (logged) rather than slowing everyone else down.
 const LOCAL_CAPACITY: usize = 4096;

@@ -29,7 +29,7 @@ impl RedisBus {
     /// Connects and subscribes before returning, so no event published afterwards is missed.
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url).map_err(Error::internal)?;
-        let publisher = ConnectionManager::new(client.clone()).await.map_err(Error::internal)?;
+        let publisher = crate::redis_connection(client.clone()).await.map_err(Error::internal)?;
         let sender = broadcast::channel(LOCAL_CAPACITY).0;
         let mut pubsub = client.get_async_pubsub().await.map_err(Error::internal)?;
         pubsub.subscribe(CHANNEL).await.map_err(Error::internal)?;

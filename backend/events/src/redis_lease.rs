@@ -38,7 +38,7 @@ impl std::fmt::Debug for RedisLeases {
 impl RedisLeases {
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url).map_err(Error::internal)?;
-        Ok(Self { conn: ConnectionManager::new(client).await.map_err(Error::internal)? })
+        Ok(Self { conn: crate::redis_connection(client).await.map_err(Error::internal)? })
     }
 }
 

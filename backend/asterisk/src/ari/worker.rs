@@ -147,12 +147,15 @@ async fn run(context: Arc<CallContext>, status: Arc<LinkStatus>, cancel: Cancell
     let mut backoff = Duration::from_millis(500);
     loop {
         if let Some(leases) = &settings.leases {
-            match leases.acquire(&lease, &holder, settings.lease_ttl).await {
-                Ok(Some(token)) => tracing::info!(lease, token, "took the Asterisk lease: serving it"),
+            let acquired =
+                tokio::time::timeout(settings.lease_ttl, leases.acquire(&lease, &holder, settings.lease_ttl));
+            match acquired.await {
+                Ok(Ok(Some(token))) => tracing::info!(lease, token, "took the Asterisk lease: serving it"),
                 outcome => {
                     let why = match outcome {
-                        Err(error) => format!("standby: cannot reach Redis for the lease ({error})"),
-                        _ => "standby: another worker serves this Asterisk".to_owned(),
+                        Ok(Err(error)) => format!("standby: cannot reach Redis for the lease ({error})"),
+                        Err(_) => "standby: Redis does not answer for the lease".to_owned(),
+                        Ok(Ok(_)) => "standby: another worker serves this Asterisk".to_owned(),
                     };
                     status.set(false, Some(why), true);
                     tokio::select! {
@@ -167,13 +170,13 @@ async fn run(context: Arc<CallContext>, status: Arc<LinkStatus>, cancel: Cancell
             lost = keep(settings, &lease, &holder) => Err(lost),
             () = cancel.cancelled() => {
                 if let Some(leases) = &settings.leases {
-                    let _ = leases.release(&lease, &holder).await;
+                    release(leases.as_ref(), &lease, &holder, settings.lease_ttl).await;
                 }
                 return;
             }
         };
         if let Some(leases) = &settings.leases {
-            let _ = leases.release(&lease, &holder).await;
+            release(leases.as_ref(), &lease, &holder, settings.lease_ttl).await;
         }
         let error = match outcome {
             Ok(()) => "Asterisk closed the event stream".to_owned(),
@@ -189,6 +192,11 @@ async fn run(context: Arc<CallContext>, status: Arc<LinkStatus>, cancel: Cancell
     }
 }
 
+/// Gives the lease up, unless Redis does not answer (then it runs out by itself).
+async fn release(leases: &dyn Leases, lease: &str, holder: &str, ttl: Duration) {
+    let _ = tokio::time::timeout(ttl / 3, leases.release(lease, holder)).await;
+}
+
 /// Renews the lease until it is lost (taken, or not renewed within its lifetime); without
 /// leases, never returns.
 async fn keep(settings: &WorkerSettings, lease: &str, holder: &str) -> String {
@@ -196,14 +204,21 @@ async fn keep(settings: &WorkerSettings, lease: &str, holder: &str) -> String {
     let mut renewed = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(settings.lease_ttl / 3).await;
-        match leases.renew(lease, holder, settings.lease_ttl).await {
-            Ok(true) => renewed = tokio::time::Instant::now(),
-            Ok(false) => return "the Asterisk lease was lost to another worker".to_owned(),
-            Err(error) if renewed.elapsed() >= settings.lease_ttl => {
-                return format!("the Asterisk lease ran out: Redis unreachable ({error})");
+        // A Redis that went away may not answer at all: waiting longer than this is failing.
+        let renewal = tokio::time::timeout(settings.lease_ttl / 3, leases.renew(lease, holder, settings.lease_ttl));
+        let error = match renewal.await {
+            Ok(Ok(true)) => {
+                renewed = tokio::time::Instant::now();
+                continue;
             }
-            Err(error) => tracing::warn!(%error, "could not renew the Asterisk lease; retrying"),
+            Ok(Ok(false)) => return "the Asterisk lease was lost to another worker".to_owned(),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => "no answer in time".to_owned(),
+        };
+        if renewed.elapsed() >= settings.lease_ttl {
+            return format!("the Asterisk lease ran out: Redis unreachable ({error})");
         }
+        tracing::warn!(error, "could not renew the Asterisk lease; retrying");
     }
 }
 

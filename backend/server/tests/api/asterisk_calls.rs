@@ -9,12 +9,12 @@ use std::time::Duration;
 
 const ARI: &str = "127.0.0.1:8188";
 const SIP: &str = "127.0.0.1:5160";
-const ARI_PASSWORD: &str = "ari-test-password";
+pub(crate) const ARI_PASSWORD: &str = "ari-test-password";
 
 /// A running Asterisk in a folder of its own; killed when dropped.
-struct Asterisk {
-    child: tokio::process::Child,
-    dir: tempfile::TempDir,
+pub(crate) struct Asterisk {
+    pub child: tokio::process::Child,
+    pub dir: tempfile::TempDir,
 }
 
 impl Drop for Asterisk {
@@ -24,7 +24,7 @@ impl Drop for Asterisk {
 }
 
 /// An Asterisk of an earlier run may still be letting go of its ports.
-async fn ports_free(sip: &str, ari: &str) {
+pub(crate) async fn ports_free(sip: &str, ari: &str) {
     wait_for("Asterisk's ports to be free", Duration::from_secs(15), || async move {
         let free = std::net::UdpSocket::bind(sip).is_ok() && std::net::TcpListener::bind(ari).is_ok();
         free.then_some(())
@@ -32,7 +32,7 @@ async fn ports_free(sip: &str, ari: &str) {
     .await;
 }
 
-fn prefix() -> Option<PathBuf> {
+pub(crate) fn prefix() -> Option<PathBuf> {
     let prefix = crm_testkit::env("CRM_TEST_ASTERISK").map(PathBuf::from);
     if prefix.is_none() {
         eprintln!("skipped: needs CRM_TEST_ASTERISK (e2e/run builds Asterisk with infra/asterisk/build and sets it)");
@@ -41,7 +41,7 @@ fn prefix() -> Option<PathBuf> {
 }
 
 /// The parts of Asterisk's own configuration that are not the CRM's (folders, modules, logs).
-fn base_config(prefix: &Path, dir: &Path) {
+pub(crate) fn base_config(prefix: &Path, dir: &Path) {
     let d = |sub: &str| {
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).unwrap();
@@ -71,7 +71,7 @@ fn base_config(prefix: &Path, dir: &Path) {
     std::fs::write(dir.join("etc/logger.conf"), "[logfiles]\nmessages.log => notice,warning,error\n").unwrap();
 }
 
-fn spawn_asterisk(prefix: &Path, dir: tempfile::TempDir) -> Asterisk {
+pub(crate) fn spawn_asterisk(prefix: &Path, dir: tempfile::TempDir) -> Asterisk {
     let child = tokio::process::Command::new(prefix.join("usr/sbin/asterisk"))
         .args(["-f", "-n", "-C"])
         .arg(dir.path().join("etc/asterisk.conf"))
@@ -86,7 +86,7 @@ fn spawn_asterisk(prefix: &Path, dir: tempfile::TempDir) -> Asterisk {
 }
 
 /// Asterisk configured from `crm asterisk-config` for `company`, on the app's Asterisk settings.
-async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
+pub(crate) async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
     let prefix = prefix()?;
     ports_free(&app.config.asterisk_sip_addr.to_string(), &app.config.asterisk_ari_addr.to_string()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -95,12 +95,12 @@ async fn start_asterisk(app: &TestApp, company: &str) -> Option<Asterisk> {
     Some(spawn_asterisk(&prefix, dir))
 }
 
-async fn link(api: &crm_testkit::Gql) -> serde_json::Value {
+pub(crate) async fn link(api: &crm_testkit::Gql) -> serde_json::Value {
     api.ok("{ asteriskStatus { connected error } }", json!({})).await["asteriskStatus"].clone()
 }
 
 /// Waits until the worker's link reads `connected`.
-async fn link_becomes(api: &crm_testkit::Gql, connected: bool) {
+pub(crate) async fn link_becomes(api: &crm_testkit::Gql, connected: bool) {
     wait_for("the ARI link", Duration::from_secs(40), || async move {
         (link(api).await["connected"] == connected).then_some(())
     })
@@ -108,7 +108,7 @@ async fn link_becomes(api: &crm_testkit::Gql, connected: bool) {
 }
 
 /// The app with its ARI worker pointed at an Asterisk on these ports.
-async fn asterisk_app(sip: &str, ari: &str) -> TestApp {
+pub(crate) async fn asterisk_app(sip: &str, ari: &str) -> TestApp {
     let (sip, ari) = (sip.parse().unwrap(), ari.parse().unwrap());
     TestApp::spawn_with(|c| {
         c.asterisk_worker = true;
@@ -122,14 +122,26 @@ async fn asterisk_app(sip: &str, ari: &str) -> TestApp {
 }
 
 async fn ari_get(path: &str) -> Option<serde_json::Value> {
+    ari_get_at(ARI, path).await
+}
+
+pub(crate) async fn ari_get_at(ari: &str, path: &str) -> Option<serde_json::Value> {
     let response = reqwest::Client::new()
-        .get(format!("http://{ARI}/ari{path}"))
+        .get(format!("http://{ari}/ari{path}"))
         .basic_auth("crm", Some(ARI_PASSWORD))
         .send()
         .await
         .ok()?;
     response.status().is_success().then_some(())?;
     response.json().await.ok()
+}
+
+/// Waits until `user`'s phone is registered with the Asterisk whose ARI is at `ari`.
+pub(crate) async fn agent_online(ari: &str, user: &str) {
+    wait_for("the agent's phone to register with Asterisk", Duration::from_secs(20), || async move {
+        (ari_get_at(ari, &format!("/endpoints/PJSIP/{user}")).await?["state"] == "online").then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -150,11 +162,7 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
     link_becomes(&api, true).await;
     let listen = format!("127.0.0.7:{}", free_port("127.0.0.7"));
     let _agent = baresip(SIP.parse().unwrap(), &user, &password, &listen, 1000.0);
-    wait_for("the agent's phone to register with Asterisk", Duration::from_secs(20), || {
-        let user = user.clone();
-        async move { (ari_get(&format!("/endpoints/PJSIP/{user}")).await?["state"] == "online").then_some(()) }
-    })
-    .await;
+    agent_online(ARI, &user).await;
 
     let mut events = app.subscribe(&owner.access, "subscription { callEvents { id status customer { name } } }").await;
     let dir = tempfile::tempdir().unwrap();
@@ -345,19 +353,7 @@ async fn one_worker_serves_an_asterisk_and_another_takes_over_its_calls_when_it_
     // A call is answered, then the serving worker dies in the middle of it.
     let listen = format!("127.0.0.7:{}", free_port("127.0.0.7"));
     let _agent = baresip("127.0.0.1:5164".parse().unwrap(), &user, &password, &listen, 1000.0);
-    wait_for("the agent's phone to register with Asterisk", Duration::from_secs(20), || {
-        let user = user.clone();
-        async move {
-            let endpoint = reqwest::Client::new()
-                .get(format!("http://127.0.0.1:8192/ari/endpoints/PJSIP/{user}"))
-                .basic_auth("crm", Some(ARI_PASSWORD))
-                .send()
-                .await
-                .ok()?;
-            (endpoint.json::<serde_json::Value>().await.ok()?["state"] == "online").then_some(())
-        }
-    })
-    .await;
+    agent_online("127.0.0.1:8192", &user).await;
     let media = tempfile::tempdir().unwrap();
     tone_pcap(&media.path().join("trunk.pcap"), 440.0, 8, 14);
     let trunk = {

@@ -4,6 +4,8 @@
 
 mod asterisk_calls;
 mod asterisk_config;
+mod asterisk_failures;
+mod asterisk_own;
 mod asterisk_servers;
 mod auth;
 mod calls;

@@ -680,7 +680,7 @@ fn trunk_cancels() -> String {
     ))
 }
 
-const AGENT_BUSY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const AGENT_BUSY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="agent's phone is busy">
   <recv request="INVITE"/>
   <send><![CDATA[
@@ -938,7 +938,7 @@ async fn without_the_responsible_manager_every_agent_rings_and_the_first_to_answ
 
 /// Kerio Control answering an outbound call, checking what it was asked to dial and with which
 /// caller ID; the customer hangs up after 4 s.
-const KERIO_ANSWERS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const KERIO_ANSWERS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="Kerio takes an outbound call">
   <recv request="INVITE" crlf="true" rrs="true">
     <action>
