@@ -13,6 +13,7 @@ mod m0006_trunk_qualify;
 mod m0007_trunk_credentials;
 mod m0008_trunk_registration;
 mod m0009_asterisk_servers;
+mod m0010_inbox;
 pub mod rls;
 
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_trunk_credentials::Migration),
             Box::new(m0008_trunk_registration::Migration),
             Box::new(m0009_asterisk_servers::Migration),
+            Box::new(m0010_inbox::Migration),
         ]
     }
 }

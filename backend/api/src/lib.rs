@@ -2,6 +2,7 @@
 mod context;
 mod error;
 mod http;
+mod inbox_types;
 mod mutation;
 mod query;
 mod subscription;

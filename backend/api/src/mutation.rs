@@ -1,12 +1,14 @@
 use crate::context::{client_address, principal, services};
 use crate::error::ApiResult;
+use crate::inbox_types::{Channel, Conversation, Message as InboxMessage};
 use crate::query::{parse_id, parse_tenant};
 use crate::types::*;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use crm_core::services::{
-    CustomerInput, CustomerPatch, PbxServerInput, RegistrationInput, SignUp, TrunkInput as DomainTrunkInput,
+    CustomerInput, CustomerPatch, MessengerInput as DomainMessengerInput, PbxServerInput, RegistrationInput, SignUp,
+    TrunkInput as DomainTrunkInput,
 };
-use crm_core::{ApiTokenId, CustomerId, PbxServerId, TrunkId, UserId};
+use crm_core::{ApiTokenId, ConnectionId, ConversationId, CustomerId, PbxServerId, TrunkId, UserId};
 
 pub struct Mutation;
 
@@ -56,6 +58,19 @@ pub struct TrunkInput {
     pub qualify: bool,
     /// Register to the trunk's address with these (a provider that wants REGISTER); kept alive.
     pub registration: Option<TrunkRegistrationInput>,
+}
+
+/// A Facebook page's Messenger credentials, from the Meta app's settings.
+#[derive(InputObject)]
+pub struct MessengerInput {
+    pub name: String,
+    pub page_id: String,
+    /// Stored encrypted; never shown again.
+    pub page_access_token: String,
+    /// Signs Meta's webhooks; stored encrypted.
+    pub app_secret: String,
+    /// What Meta presents when it checks the webhook address; stored hashed.
+    pub verify_token: String,
 }
 
 /// An Asterisk the company runs for its calls, reached over ARI.
@@ -197,6 +212,63 @@ impl Mutation {
         let id: TrunkId = parse_id("id", &id)?;
         services(ctx).delete_trunk(principal(ctx)?, id).await?;
         Ok(true)
+    }
+
+    /// Connects a Telegram bot (owners and admins): we check the token and set the bot's
+    /// webhook to this server. The token is stored encrypted and never shown again.
+    async fn connect_telegram(&self, ctx: &Context<'_>, name: String, bot_token: String) -> ApiResult<Channel> {
+        Ok(services(ctx).connect_telegram(principal(ctx)?, &name, bot_token.into()).await?.into())
+    }
+
+    /// Connects a Facebook page for Messenger (owners and admins). Then enter the channel's
+    /// webhook address and the verify token in the Meta app.
+    async fn connect_messenger(&self, ctx: &Context<'_>, input: MessengerInput) -> ApiResult<Channel> {
+        let input = DomainMessengerInput {
+            name: input.name,
+            page_id: input.page_id,
+            page_access_token: input.page_access_token.into(),
+            app_secret: input.app_secret.into(),
+            verify_token: input.verify_token.into(),
+        };
+        Ok(services(ctx).connect_messenger(principal(ctx)?, input).await?.into())
+    }
+
+    async fn disconnect_channel(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let id: ConnectionId = parse_id("id", &id)?;
+        services(ctx).disconnect_channel(principal(ctx)?, id).await?;
+        Ok(true)
+    }
+
+    /// Replies in a conversation. The reply is queued and sent (retried when the platform is
+    /// away or busy); its `status` becomes SENT or FAILED with the platform's reason.
+    async fn send_message(&self, ctx: &Context<'_>, conversation_id: ID, text: String) -> ApiResult<InboxMessage> {
+        let id: ConversationId = parse_id("conversationId", &conversation_id)?;
+        Ok(services(ctx).send_message(principal(ctx)?, id, &text).await?.into())
+    }
+
+    /// Gives a conversation to a user, or (without one) back to nobody.
+    async fn assign_conversation(&self, ctx: &Context<'_>, id: ID, user_id: Option<ID>) -> ApiResult<Conversation> {
+        let id: ConversationId = parse_id("id", &id)?;
+        let user: Option<UserId> = user_id.map(|u| parse_id("userId", &u)).transpose()?;
+        Ok(services(ctx).assign_conversation(principal(ctx)?, id, user).await?.into())
+    }
+
+    async fn close_conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Conversation> {
+        let id: ConversationId = parse_id("id", &id)?;
+        let status = crm_core::inbox::ConversationStatus::Closed;
+        Ok(services(ctx).set_conversation_status(principal(ctx)?, id, status).await?.into())
+    }
+
+    async fn reopen_conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Conversation> {
+        let id: ConversationId = parse_id("id", &id)?;
+        let status = crm_core::inbox::ConversationStatus::Open;
+        Ok(services(ctx).set_conversation_status(principal(ctx)?, id, status).await?.into())
+    }
+
+    /// Everything in the conversation so far counts as read by the caller.
+    async fn mark_conversation_read(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Conversation> {
+        let id: ConversationId = parse_id("id", &id)?;
+        Ok(services(ctx).mark_conversation_read(principal(ctx)?, id).await?.into())
     }
 
     /// Registers the company's own Asterisk (owners and admins): a CRM worker connects to its

@@ -64,6 +64,37 @@ impl Query {
         Ok(status.map(AsteriskStatus::from))
     }
 
+    /// The company's connected messenger channels.
+    async fn channels(&self, ctx: &Context<'_>) -> ApiResult<Vec<crate::inbox_types::Channel>> {
+        let channels = services(ctx).channel_connections(principal(ctx)?).await?;
+        Ok(channels.into_iter().map(Into::into).collect())
+    }
+
+    /// Conversations, most recent first: the caller's, unassigned ones, or all.
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "crate::inbox_types::ConversationScope::All")]
+        scope: crate::inbox_types::ConversationScope,
+        status: Option<crate::inbox_types::ConversationStatus>,
+        #[graphql(default = 50)] first: u64,
+    ) -> ApiResult<Vec<crate::inbox_types::Conversation>> {
+        use crate::inbox_types::ConversationScope;
+        let principal = principal(ctx)?;
+        let assignee = match scope {
+            ConversationScope::Mine => Some(Some(principal.user_id)),
+            ConversationScope::Unassigned => Some(None),
+            ConversationScope::All => None,
+        };
+        let list = services(ctx).conversations(principal, status.map(Into::into), assignee, first).await?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<crate::inbox_types::Conversation> {
+        let id = parse_id("id", &id)?;
+        Ok(services(ctx).conversation(principal(ctx)?, id).await?.into())
+    }
+
     /// The company's own Asterisk servers and how their workers' links stand (owners and admins).
     async fn asterisk_servers(&self, ctx: &Context<'_>) -> ApiResult<Vec<AsteriskServer>> {
         let servers = services(ctx).asterisk_servers(principal(ctx)?).await?;

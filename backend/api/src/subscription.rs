@@ -48,6 +48,23 @@ impl Subscription {
         })
     }
 
+    /// Conversations of the caller's company as messages arrive and are sent, and as they are
+    /// assigned, read, closed or reopened, from any server.
+    async fn inbox_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = crate::inbox_types::InboxEvent>> {
+        tenant_events(ctx, "inbox:read", |services, principal, kind| async move {
+            let EventKind::ConversationChanged { conversation_id, message_id } = kind else { return None };
+            let conversation = services.conversation(&principal, conversation_id).await.ok()?;
+            let message = match message_id {
+                Some(id) => Some(services.message(&principal, id).await.ok()?.into()),
+                None => None,
+            };
+            Some(crate::inbox_types::InboxEvent { conversation: conversation.into(), message })
+        })
+    }
+
     /// Calls of the caller's company as they ring, are answered and end (for pop-ups). `status`
     /// is the one the event announces; the other fields are the call as it is when delivered.
     async fn call_events(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = Call>> {

@@ -5,7 +5,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 /// API token scopes. Integrations get only what they were granted.
-pub const SCOPES: &[&str] = &["calls:read", "calls:write", "customers:read", "customers:write", "users:read"];
+pub const SCOPES: &[&str] =
+    &["calls:read", "calls:write", "customers:read", "customers:write", "inbox:read", "inbox:write", "users:read"];
 
 #[derive(Clone, Debug)]
 pub enum Credential {

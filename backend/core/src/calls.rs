@@ -1,12 +1,12 @@
 //! The one call model both call paths (built-in SIP edge, Asterisk) write to.
 use crate::{CallId, CustomerId, TenantId, TrunkId, UserId};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 
+/// An enum stored as lowercase text.
+#[macro_export]
 macro_rules! text_enum {
     ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),* }
 
@@ -16,12 +16,12 @@ macro_rules! text_enum {
             }
         }
 
-        impl FromStr for $name {
-            type Err = crate::Error;
-            fn from_str(s: &str) -> crate::Result<Self> {
+        impl std::str::FromStr for $name {
+            type Err = $crate::Error;
+            fn from_str(s: &str) -> $crate::Result<Self> {
                 match s {
                     $($text => Ok(Self::$variant),)*
-                    other => Err(crate::Error::internal(format!("unknown {} {other:?} in storage", stringify!($name)))),
+                    other => Err($crate::Error::internal(format!("unknown {} {other:?} in storage", stringify!($name)))),
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! Domain events and the bus that carries them between processes.
 use crate::calls::CallStatus;
-use crate::{CallId, CustomerId, Result, TenantId};
+use crate::{CallId, ConversationId, CustomerId, MessageId, Result, TenantId};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,12 @@ pub enum EventKind {
     CustomerChanged {
         customer_id: CustomerId,
         change: ChangeKind,
+    },
+    /// A conversation changed: a message arrived or was sent (`message_id`), or it was
+    /// assigned, read, closed or reopened.
+    ConversationChanged {
+        conversation_id: ConversationId,
+        message_id: Option<MessageId>,
     },
     /// A call started ringing, was answered, or ended (`status` says which).
     CallChanged {

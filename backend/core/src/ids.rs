@@ -38,4 +38,18 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(TenantId, UserId, CustomerId, SessionId, ApiTokenId, InvitationId, TrunkId, CallId, TaskId, PbxServerId);
+id_type!(
+    TenantId,
+    UserId,
+    CustomerId,
+    SessionId,
+    ApiTokenId,
+    InvitationId,
+    TrunkId,
+    CallId,
+    TaskId,
+    PbxServerId,
+    ConnectionId,
+    ConversationId,
+    MessageId
+);

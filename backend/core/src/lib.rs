@@ -6,6 +6,7 @@ pub mod calls;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod inbox;
 pub mod lease;
 pub mod pbx;
 pub mod phone;
@@ -20,6 +21,7 @@ pub mod vault;
 
 pub use error::{Error, Result};
 pub use ids::{
-    ApiTokenId, CallId, CustomerId, InvitationId, PbxServerId, SessionId, TaskId, TenantId, TrunkId, UserId,
+    ApiTokenId, CallId, ConnectionId, ConversationId, CustomerId, InvitationId, MessageId, PbxServerId, SessionId,
+    TaskId, TenantId, TrunkId, UserId,
 };
 pub use role::Role;

@@ -4,11 +4,13 @@
 //! through a [`TenantTx`], which is opened for exactly one tenant and filters every
 //! statement by it. There is no method that reads tenant data without one.
 use crate::calls::{Call, CallQuery};
+use crate::inbox::{ChannelConnection, Conversation, ConversationStatus, InboundUpdate, Message, OutboxItem};
 use crate::pbx::{PbxCallRecord, PbxLinkStatus, PbxServer};
 use crate::tasks::Task;
 use crate::telephony::{SipAccount, Trunk};
 use crate::{
-    ApiTokenId, CallId, CustomerId, InvitationId, PbxServerId, Result, Role, SessionId, TenantId, TrunkId, UserId,
+    ApiTokenId, CallId, ConnectionId, ConversationId, CustomerId, InvitationId, MessageId, PbxServerId, Result, Role,
+    SessionId, TenantId, TrunkId, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -133,6 +135,15 @@ pub trait Database: Send + Sync + 'static {
     /// Creates or replaces the record of a call.
     async fn save_pbx_call(&self, record: &PbxCallRecord) -> Result<()>;
     async fn drop_pbx_call(&self, tenant: TenantId, call: CallId) -> Result<()>;
+    /// A messenger connection by its id alone (a webhook names only that).
+    async fn channel_connection(&self, id: ConnectionId) -> Result<Option<ChannelConnection>>;
+    /// Stores webhook payloads durably, each once: a redelivered one is skipped. Returns how
+    /// many were new.
+    async fn store_updates(&self, updates: &[InboundUpdate]) -> Result<usize>;
+    /// Stored payloads not processed yet, oldest first, of every tenant.
+    async fn pending_updates(&self, limit: u64) -> Result<Vec<InboundUpdate>>;
+    /// Replies due to be sent (or retried), of every tenant.
+    async fn due_outbox(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxItem>>;
     /// Checks the connection (readiness).
     async fn ping(&self) -> Result<()>;
 }
@@ -197,6 +208,49 @@ pub trait TenantTx: Send {
     async fn insert_pbx_server(&mut self, server: &PbxServer) -> Result<()>;
     async fn delete_pbx_server(&mut self, id: PbxServerId) -> Result<bool>;
     async fn pbx_servers(&mut self) -> Result<Vec<PbxServer>>;
+
+    async fn insert_connection(&mut self, connection: &ChannelConnection) -> Result<()>;
+    async fn delete_connection(&mut self, id: ConnectionId) -> Result<bool>;
+    async fn connection(&mut self, id: ConnectionId) -> Result<Option<ChannelConnection>>;
+    async fn connections(&mut self) -> Result<Vec<ChannelConnection>>;
+    /// Marks a stored webhook payload done, with what became of it.
+    async fn finish_update(&mut self, connection: ConnectionId, key: &str, outcome: &str) -> Result<()>;
+    /// The customer a platform identity belongs to.
+    async fn identity_owner(&mut self, kind: &str, external_id: &str) -> Result<Option<CustomerId>>;
+    async fn insert_identity(
+        &mut self,
+        kind: &str,
+        external_id: &str,
+        customer: CustomerId,
+        username: Option<&str>,
+    ) -> Result<()>;
+    async fn conversation_by_thread(&mut self, connection: ConnectionId, thread: &str) -> Result<Option<Conversation>>;
+    async fn conversation(&mut self, id: ConversationId) -> Result<Option<Conversation>>;
+    /// Most recent first; `assignee` narrows to one user's (or, with `Some(None)`, unassigned).
+    async fn conversations(
+        &mut self,
+        status: Option<ConversationStatus>,
+        assignee: Option<Option<UserId>>,
+        limit: u64,
+    ) -> Result<Vec<Conversation>>;
+    async fn insert_conversation(&mut self, conversation: &Conversation) -> Result<()>;
+    async fn update_conversation(&mut self, conversation: &Conversation) -> Result<()>;
+    /// False when a message with the same platform id (per connection and direction) exists.
+    async fn insert_message(&mut self, message: &Message) -> Result<bool>;
+    async fn update_message(&mut self, message: &Message) -> Result<()>;
+    async fn message(&mut self, id: MessageId) -> Result<Option<Message>>;
+    /// A conversation's messages, oldest first.
+    async fn messages(&mut self, conversation: ConversationId, limit: u64) -> Result<Vec<Message>>;
+    async fn mark_read(&mut self, conversation: ConversationId, user: UserId, at: DateTime<Utc>) -> Result<()>;
+    /// Inbound messages `user` has not read in the conversation.
+    async fn unread(&mut self, conversation: ConversationId, user: UserId) -> Result<u64>;
+    /// Open conversations per assignee.
+    async fn open_load(&mut self) -> Result<Vec<(UserId, u64)>>;
+    async fn put_outbox(&mut self, item: &OutboxItem) -> Result<()>;
+    /// Takes a due reply for sending until `until`, if nobody else took it since it was read
+    /// (its `next_attempt_at` is still `seen`).
+    async fn claim_outbox(&mut self, message: MessageId, seen: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool>;
+    async fn delete_outbox(&mut self, message: MessageId) -> Result<()>;
 
     async fn insert_call(&mut self, call: &Call) -> Result<()>;
     async fn update_call(&mut self, call: &Call) -> Result<()>;

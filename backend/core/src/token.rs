@@ -118,6 +118,14 @@ pub fn burn_password_check(password: &str) {
     let _ = verify_password(password, hash);
 }
 
+/// A random secret of `bytes` bytes, hex-encoded (letters and digits only: Telegram's
+/// secret_token allows no more).
+pub fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buffer);
+    hex::encode(buffer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

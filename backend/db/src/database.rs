@@ -3,10 +3,11 @@ use crate::entities::*;
 use crate::tenant_tx::SqlTenantTx;
 use async_trait::async_trait;
 use crm_core::calls::{Call, CallStatus};
+use crm_core::inbox::{ChannelConnection, InboundUpdate, OutboxItem};
 use crm_core::pbx::{PbxCallRecord, PbxLinkStatus, PbxServer};
 use crm_core::ports::{Account, Database, TenantTx};
 use crm_core::telephony::{SipAccount, Trunk};
-use crm_core::{CallId, PbxServerId, Result, Role, TenantId, TrunkId, UserId};
+use crm_core::{CallId, ConnectionId, PbxServerId, Result, Role, TenantId, TrunkId, UserId};
 use crm_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -215,6 +216,34 @@ impl Database for SqlDatabase {
         let txn = self.begin().await?;
         crate::pbx::drop_call(&txn, tenant, call).await?;
         txn.commit().await.map_err(db_err)
+    }
+
+    async fn channel_connection(&self, id: ConnectionId) -> Result<Option<ChannelConnection>> {
+        let txn = self.begin().await?;
+        let found = crate::inbox::connection_by_id(&txn, id).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(found)
+    }
+
+    async fn store_updates(&self, updates: &[InboundUpdate]) -> Result<usize> {
+        let txn = self.begin().await?;
+        let stored = crate::inbox::store_updates(&txn, updates).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(stored)
+    }
+
+    async fn pending_updates(&self, limit: u64) -> Result<Vec<InboundUpdate>> {
+        let txn = self.begin().await?;
+        let pending = crate::inbox::pending_updates(&txn, limit).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(pending)
+    }
+
+    async fn due_outbox(&self, now: chrono::DateTime<chrono::Utc>, limit: u64) -> Result<Vec<OutboxItem>> {
+        let txn = self.begin().await?;
+        let due = crate::inbox::due_outbox(&txn, now, limit).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(due)
     }
 
     async fn interrupt_open_calls(&self, edge: &str) -> Result<Vec<Call>> {

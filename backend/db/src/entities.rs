@@ -295,3 +295,138 @@ pub mod pbx_calls {
     }
     entity_boilerplate!();
 }
+
+pub mod channel_connections {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "channel_connections")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub name: String,
+        pub external_id: String,
+        pub external_name: Option<String>,
+        /// Sealed by the vault.
+        pub secrets: String,
+        pub webhook_secret_hash: String,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod inbound_updates {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "inbound_updates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub connection_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub external_key: String,
+        pub payload: String,
+        pub received_at: DateTimeUtc,
+        pub processed_at: Option<DateTimeUtc>,
+        pub outcome: Option<String>,
+    }
+    entity_boilerplate!();
+}
+
+pub mod customer_identities {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_identities")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub external_id: String,
+        pub customer_id: Uuid,
+        pub username: Option<String>,
+    }
+    entity_boilerplate!();
+}
+
+pub mod conversations {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "conversations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub connection_id: Uuid,
+        pub thread: String,
+        pub customer_id: Uuid,
+        pub assignee_id: Option<Uuid>,
+        pub status: String,
+        pub blocked: bool,
+        pub last_message_at: DateTimeUtc,
+        pub last_inbound_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod messages {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub conversation_id: Uuid,
+        pub connection_id: Uuid,
+        pub direction: String,
+        pub text: Option<String>,
+        /// JSON list.
+        pub attachments: String,
+        pub external_id: Option<String>,
+        pub sender_user_id: Option<Uuid>,
+        pub status: String,
+        pub error: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod conversation_reads {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "conversation_reads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub conversation_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub read_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: Uuid,
+        pub attempts: i32,
+        pub next_attempt_at: DateTimeUtc,
+        pub last_error: Option<String>,
+    }
+    entity_boilerplate!();
+}

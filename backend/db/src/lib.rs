@@ -2,6 +2,7 @@
 mod convert;
 mod database;
 mod entities;
+mod inbox;
 mod pbx;
 mod tenant_tx;
 

@@ -3,9 +3,11 @@
 //! row-level security would stop a statement that forgot it.
 use crate::convert::{self, db_err};
 use crate::entities::*;
+use crate::inbox;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::calls::{Call, CallQuery};
+use crm_core::inbox::{ChannelConnection, Conversation, ConversationStatus, Message, OutboxItem};
 use crm_core::pbx::PbxServer;
 use crm_core::ports::{
     Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx,
@@ -13,8 +15,8 @@ use crm_core::ports::{
 use crm_core::tasks::Task;
 use crm_core::telephony::{SipAccount, Trunk};
 use crm_core::{
-    ApiTokenId, CallId, CustomerId, Error, InvitationId, PbxServerId, Result, Role, SessionId, TaskId, TenantId,
-    TrunkId, UserId,
+    ApiTokenId, CallId, ConnectionId, ConversationId, CustomerId, Error, InvitationId, MessageId, PbxServerId, Result,
+    Role, SessionId, TaskId, TenantId, TrunkId, UserId,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
@@ -561,6 +563,105 @@ impl TenantTx for SqlTenantTx {
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(crate::pbx::server).collect())
+    }
+
+    async fn insert_connection(&mut self, connection: &ChannelConnection) -> Result<()> {
+        inbox::insert_connection(&self.txn, connection).await
+    }
+
+    async fn delete_connection(&mut self, id: ConnectionId) -> Result<bool> {
+        inbox::delete_connection(&self.txn, self.t(), id).await
+    }
+
+    async fn connection(&mut self, id: ConnectionId) -> Result<Option<ChannelConnection>> {
+        Ok(inbox::connections(&self.txn, self.t(), Some(id)).await?.pop())
+    }
+
+    async fn connections(&mut self) -> Result<Vec<ChannelConnection>> {
+        inbox::connections(&self.txn, self.t(), None).await
+    }
+
+    async fn finish_update(&mut self, connection: ConnectionId, key: &str, outcome: &str) -> Result<()> {
+        inbox::finish_update(&self.txn, self.t(), connection, key, outcome).await
+    }
+
+    async fn identity_owner(&mut self, kind: &str, external_id: &str) -> Result<Option<CustomerId>> {
+        inbox::identity_owner(&self.txn, self.t(), kind, external_id).await
+    }
+
+    async fn insert_identity(
+        &mut self,
+        kind: &str,
+        external_id: &str,
+        customer: CustomerId,
+        username: Option<&str>,
+    ) -> Result<()> {
+        inbox::insert_identity(&self.txn, self.t(), kind, external_id, customer, username).await
+    }
+
+    async fn conversation_by_thread(&mut self, connection: ConnectionId, thread: &str) -> Result<Option<Conversation>> {
+        inbox::conversation_by_thread(&self.txn, self.t(), connection, thread).await
+    }
+
+    async fn conversation(&mut self, id: ConversationId) -> Result<Option<Conversation>> {
+        inbox::conversation_by_id(&self.txn, self.t(), id).await
+    }
+
+    async fn conversations(
+        &mut self,
+        status: Option<ConversationStatus>,
+        assignee: Option<Option<UserId>>,
+        limit: u64,
+    ) -> Result<Vec<Conversation>> {
+        inbox::conversations_of(&self.txn, self.t(), status, assignee, limit).await
+    }
+
+    async fn insert_conversation(&mut self, conversation: &Conversation) -> Result<()> {
+        inbox::insert_conversation(&self.txn, conversation).await
+    }
+
+    async fn update_conversation(&mut self, conversation: &Conversation) -> Result<()> {
+        inbox::update_conversation(&self.txn, self.t(), conversation).await
+    }
+
+    async fn insert_message(&mut self, message: &Message) -> Result<bool> {
+        inbox::insert_message(&self.txn, message).await
+    }
+
+    async fn update_message(&mut self, message: &Message) -> Result<()> {
+        inbox::update_message(&self.txn, self.t(), message).await
+    }
+
+    async fn message(&mut self, id: MessageId) -> Result<Option<Message>> {
+        inbox::message_by_id(&self.txn, self.t(), id).await
+    }
+
+    async fn messages(&mut self, conversation: ConversationId, limit: u64) -> Result<Vec<Message>> {
+        inbox::messages_of(&self.txn, self.t(), conversation, limit).await
+    }
+
+    async fn mark_read(&mut self, conversation: ConversationId, user: UserId, at: DateTime<Utc>) -> Result<()> {
+        inbox::mark_read(&self.txn, self.t(), conversation, user, at).await
+    }
+
+    async fn unread(&mut self, conversation: ConversationId, user: UserId) -> Result<u64> {
+        inbox::unread(&self.txn, self.t(), conversation, user).await
+    }
+
+    async fn open_load(&mut self) -> Result<Vec<(UserId, u64)>> {
+        inbox::open_load(&self.txn, self.t()).await
+    }
+
+    async fn put_outbox(&mut self, item: &OutboxItem) -> Result<()> {
+        inbox::put_outbox(&self.txn, item).await
+    }
+
+    async fn claim_outbox(&mut self, message: MessageId, seen: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool> {
+        inbox::claim_outbox(&self.txn, self.t(), message, seen, until).await
+    }
+
+    async fn delete_outbox(&mut self, message: MessageId) -> Result<()> {
+        inbox::delete_outbox(&self.txn, self.t(), message).await
     }
 
     async fn insert_call(&mut self, call: &Call) -> Result<()> {

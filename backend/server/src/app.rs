@@ -117,7 +117,15 @@ impl App {
         let asterisk = crm_asterisk::AsteriskRenderer(config.asterisk_options(&keys.asterisk)?);
         let services = Services::new(Arc::new(db.clone()), bus, jwt, signer.clone(), Vault::new(&keys.vault), auth)
             .with_presence(registrar.clone())
-            .with_pbx_renderer(Arc::new(asterisk));
+            .with_pbx_renderer(Arc::new(asterisk))
+            .with_channels(
+                Arc::new(crm_channels::Platforms::new(crm_channels::PlatformSettings {
+                    telegram_api: config.telegram_api_url.clone(),
+                    graph_api: config.meta_graph_url.clone(),
+                    public_url: config.public_url.clone(),
+                })),
+                config.inbox_open_limit,
+            );
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await
             .context("cannot create the recording spool")?;
@@ -261,6 +269,7 @@ impl App {
             .with_state(self.clone());
         crm_api::router(self.services.clone(), api_settings)
             .merge(ops)
+            .merge(crate::webhooks::router(self.services.clone(), self.config.max_body_bytes))
             .merge(web::router(&self.config.frontend_dir))
             .layer(axum::middleware::from_fn(ops::track))
             .layer(TraceLayer::new_for_http())
@@ -294,6 +303,8 @@ pub struct Running {
     pub sip: Option<crm_sip::SipEdge>,
     /// The ARI workers, when `CRM_ASTERISK_WORKER` is on.
     pub asterisk: Option<AsteriskWorkers>,
+    /// Webhook processing and the outbox; stopped when dropped.
+    pub inbox: crate::inbox_workers::InboxWorkers,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -308,7 +319,8 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let service = app.router().into_make_service_with_connect_info::<SocketAddr>();
     let sip = app.start_sip().await?;
     let asterisk = if app.config.asterisk_worker { Some(app.start_asterisk_worker()?) } else { None };
+    let inbox = crate::inbox_workers::start(app.services.clone());
     let handle = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await });
     tracing::info!(%addr, "listening");
-    Ok(Running { addr, app, sip, asterisk, handle })
+    Ok(Running { addr, app, sip, asterisk, inbox, handle })
 }

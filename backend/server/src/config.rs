@@ -81,6 +81,14 @@ pub struct Config {
     pub edge_id: String,
     /// Seconds a signed download link stays valid.
     pub download_url_ttl_secs: i64,
+    /// Where messaging platforms reach this server's webhooks (the public HTTPS address).
+    pub public_url: String,
+    /// Telegram's Bot API (a local server in tests).
+    pub telegram_api_url: String,
+    /// Meta's Graph API, with its version.
+    pub meta_graph_url: String,
+    /// Open conversations an agent may hold before new ones go to others.
+    pub inbox_open_limit: u64,
 }
 
 #[derive(Serialize)]
@@ -112,6 +120,10 @@ struct Defaults {
     asterisk_ari_username: &'static str,
     asterisk_sip_addr: &'static str,
     asterisk_rtp_ports: &'static str,
+    public_url: &'static str,
+    telegram_api_url: &'static str,
+    meta_graph_url: &'static str,
+    inbox_open_limit: u64,
 }
 
 fn defaults() -> Defaults {
@@ -147,6 +159,10 @@ const DEFAULTS_BASE: Defaults = Defaults {
     asterisk_ari_username: "crm",
     asterisk_sip_addr: "0.0.0.0:5060",
     asterisk_rtp_ports: "20000-30000",
+    public_url: "http://127.0.0.1:8080",
+    telegram_api_url: "https://api.telegram.org",
+    meta_graph_url: "https://graph.facebook.com/v21.0",
+    inbox_open_limit: crm_core::services::DEFAULT_OPEN_LIMIT,
 };
 
 /// `first-last` as a pair of ports.

@@ -3,6 +3,7 @@ mod api_tokens;
 mod auth;
 mod calls;
 mod customers;
+mod inbox;
 mod limiter;
 mod pbx_servers;
 mod telephony;
@@ -11,6 +12,7 @@ mod users;
 pub use api_tokens::NewApiToken;
 pub use auth::{AuthTokens, SignUp};
 pub use customers::{CustomerInput, CustomerPatch};
+pub use inbox::{DEFAULT_OPEN_LIMIT, MessengerInput};
 pub use limiter::FailureLimiter;
 pub use pbx_servers::PbxServerInput;
 pub use telephony::{NewSipAccount, RegistrationInput, TrunkInput};
@@ -66,6 +68,12 @@ pub struct Services {
     pbx_link: Arc<std::sync::OnceLock<Arc<dyn crate::pbx::PbxLink>>>,
     /// Set once the SIP edge is up (it needs the services first).
     dialer: Arc<std::sync::OnceLock<Arc<dyn Dialer>>>,
+    /// The messaging platforms' APIs (set once the channels adapter is wired).
+    channels: Option<Arc<dyn crate::inbox::ChannelPlatforms>>,
+    /// Open conversations an agent may hold before new ones go to others.
+    inbox_open_limit: u64,
+    inbox_signal: Arc<tokio::sync::Notify>,
+    outbox_signal: Arc<tokio::sync::Notify>,
     account_failures: Arc<FailureLimiter>,
     address_failures: Arc<FailureLimiter>,
 }
@@ -87,6 +95,10 @@ impl Services {
             pbx: None,
             pbx_link: Arc::default(),
             dialer: Arc::default(),
+            channels: None,
+            inbox_open_limit: inbox::DEFAULT_OPEN_LIMIT,
+            inbox_signal: Arc::default(),
+            outbox_signal: Arc::default(),
             db,
             bus,
             jwt,
@@ -99,6 +111,13 @@ impl Services {
     /// Registration status from the SIP edge, when it runs.
     pub fn with_presence(mut self, presence: Arc<dyn Presence>) -> Self {
         self.presence = Some(presence);
+        self
+    }
+
+    /// The messaging platforms' APIs, and how many open conversations an agent may hold.
+    pub fn with_channels(mut self, platforms: Arc<dyn crate::inbox::ChannelPlatforms>, open_limit: u64) -> Self {
+        self.channels = Some(platforms);
+        self.inbox_open_limit = open_limit;
         self
     }
 

@@ -1,0 +1,86 @@
+//! The channels adapter as the domain sees it (`crm_core::inbox::ChannelPlatforms`).
+use crate::{meta, telegram};
+use crm_core::ConnectionId;
+use crm_core::inbox::{ChannelKind, ChannelPlatforms, ChannelSecrets, Inbound, Message, SendOutcome};
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct PlatformSettings {
+    /// Telegram's Bot API, `https://api.telegram.org`.
+    pub telegram_api: String,
+    /// Meta's Graph API with its version, `https://graph.facebook.com/v21.0`.
+    pub graph_api: String,
+    /// Where platforms reach our webhooks, `https://crm.example.com`.
+    pub public_url: String,
+}
+
+pub struct Platforms {
+    http: reqwest::Client,
+    settings: PlatformSettings,
+}
+
+impl Platforms {
+    pub fn new(settings: PlatformSettings) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap_or_default();
+        Self { http, settings }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChannelPlatforms for Platforms {
+    async fn connect_telegram(
+        &self,
+        token: &str,
+        connection: ConnectionId,
+        secret: &str,
+    ) -> Result<(String, Option<String>), String> {
+        let base = &self.settings.telegram_api;
+        let me = telegram::call(&self.http, base, token, "getMe", json!({})).await.map_err(|f| f.description)?;
+        let id = me["id"].as_i64().ok_or("getMe gave no bot id")?.to_string();
+        let url = format!("{}/webhooks/telegram/{connection}", self.settings.public_url.trim_end_matches('/'));
+        let body = json!({ "url": url, "secret_token": secret, "allowed_updates": ["message", "edited_message"] });
+        telegram::call(&self.http, base, token, "setWebhook", body).await.map_err(|f| f.description)?;
+        Ok((id, me["username"].as_str().map(str::to_owned)))
+    }
+
+    async fn disconnect_telegram(&self, token: &str) -> Result<(), String> {
+        let base = &self.settings.telegram_api;
+        telegram::call(&self.http, base, token, "deleteWebhook", json!({})).await.map(drop).map_err(|f| f.description)
+    }
+
+    fn read(&self, kind: ChannelKind, payload: &str) -> Result<Inbound, String> {
+        match kind {
+            ChannelKind::Telegram => telegram::read(payload),
+            ChannelKind::Messenger | ChannelKind::Instagram => meta::read(payload),
+        }
+    }
+
+    async fn send(
+        &self,
+        kind: ChannelKind,
+        secrets: &ChannelSecrets,
+        thread: &str,
+        message: &Message,
+        tag: Option<&str>,
+    ) -> SendOutcome {
+        let text = message.text.as_deref().unwrap_or("");
+        match kind {
+            ChannelKind::Telegram => {
+                let body = telegram::send_body(thread, text);
+                match telegram::call(&self.http, &self.settings.telegram_api, &secrets.token, "sendMessage", body).await
+                {
+                    Ok(sent) => match sent["message_id"].as_i64() {
+                        Some(id) => SendOutcome::Sent { external_id: format!("{thread}:{id}") },
+                        None => SendOutcome::Retry { after: None, error: "Telegram gave no message id".into() },
+                    },
+                    Err(failure) => failure.outcome(),
+                }
+            }
+            ChannelKind::Messenger | ChannelKind::Instagram => {
+                let body = meta::send_body(thread, text, tag);
+                meta::send(&self.http, &self.settings.graph_api, &secrets.token, &body).await
+            }
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The inbox: connecting messenger channels, turning stored webhook payloads into customers,
+//! conversations and messages, replying through a durable outbox, and the agents' actions.
+use super::{Services, check_len};
+use crate::auth::Principal;
+use crate::events::{ChangeKind, Event, EventKind};
+use crate::inbox::*;
+use crate::ports::{Customer, TenantTx};
+use crate::{ConnectionId, ConversationId, CustomerId, Error, MessageId, Result, TenantId, UserId};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+#[derive(Clone, Debug)]
+pub struct MessengerInput {
+    pub name: String,
+    pub page_id: String,
+    pub page_access_token: SecretString,
+    pub app_secret: SecretString,
+    pub verify_token: SecretString,
+}
+
+/// Open conversations an agent may hold before new ones go to others.
+pub const DEFAULT_OPEN_LIMIT: u64 = 50;
+const MAX_TEXT: usize = 4096;
+
+fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn secrets_context(tenant: TenantId, id: ConnectionId) -> String {
+    format!("channel:{tenant}:{id}")
+}
+
+fn platforms_missing() -> Error {
+    Error::internal("no messaging platforms configured")
+}
+
+/// Retries wait 2 s doubling up to 5 minutes, unless the platform says how long.
+fn backoff(attempts: u32) -> chrono::Duration {
+    chrono::Duration::seconds(2i64 << attempts.clamp(1, 8).saturating_sub(1)).min(chrono::Duration::minutes(5))
+}
+
+impl Services {
+    fn platforms(&self) -> Result<&std::sync::Arc<dyn ChannelPlatforms>> {
+        self.channels.as_ref().ok_or_else(platforms_missing)
+    }
+
+    async fn save_connection(
+        &self,
+        principal: &Principal,
+        mut connection: ChannelConnection,
+        secrets: &ChannelSecrets,
+    ) -> Result<ChannelConnection> {
+        let json = serde_json::to_string(secrets).map_err(Error::internal)?;
+        connection.sealed_secrets =
+            self.vault.seal(&SecretString::from(json), &secrets_context(connection.tenant_id, connection.id))?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        tx.insert_connection(&connection).await?;
+        tx.commit().await?;
+        tracing::info!(tenant = %connection.tenant_id, connection = %connection.id, kind = connection.kind.as_str(), "channel connected");
+        Ok(connection)
+    }
+
+    pub fn channel_secrets(&self, connection: &ChannelConnection) -> Result<ChannelSecrets> {
+        let opened =
+            self.vault.open(&connection.sealed_secrets, &secrets_context(connection.tenant_id, connection.id))?;
+        serde_json::from_str(opened.expose_secret()).map_err(Error::internal)
+    }
+
+    /// Connects a Telegram bot (owners and admins): the token is checked with `getMe` and the
+    /// bot's webhook set, with a random secret token Telegram will present.
+    pub async fn connect_telegram(
+        &self,
+        principal: &Principal,
+        name: &str,
+        token: SecretString,
+    ) -> Result<ChannelConnection> {
+        principal.require_session()?;
+        principal.require_admin()?;
+        let name = check_len("name", name, 100)?;
+        let token = token.expose_secret().trim().to_owned();
+        if token.is_empty()
+            || token.len() > 200
+            || !token.chars().all(|c| c.is_ascii_alphanumeric() || ":_-".contains(c))
+        {
+            return Err(Error::bad_input("botToken", "this is not a Telegram bot token (as BotFather gives it)"));
+        }
+        let id = ConnectionId::new();
+        let secret = crate::token::random_token(32);
+        let (external_id, username) = self
+            .platforms()?
+            .connect_telegram(&token, id, &secret)
+            .await
+            .map_err(|e| Error::bad_input("botToken", format!("Telegram refused: {e}")))?;
+        let connection = ChannelConnection {
+            id,
+            tenant_id: principal.tenant_id,
+            kind: ChannelKind::Telegram,
+            name,
+            external_id,
+            external_name: username,
+            sealed_secrets: String::new(),
+            webhook_secret_hash: secret_hash(&secret),
+            created_at: Utc::now(),
+        };
+        self.save_connection(principal, connection, &ChannelSecrets { token, app_secret: None }).await
+    }
+
+    /// Connects a Facebook page for Messenger (owners and admins).
+    pub async fn connect_messenger(&self, principal: &Principal, input: MessengerInput) -> Result<ChannelConnection> {
+        principal.require_session()?;
+        principal.require_admin()?;
+        let name = check_len("name", &input.name, 100)?;
+        let page_id = input.page_id.trim().to_owned();
+        if page_id.is_empty() || page_id.len() > 32 || !page_id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Error::bad_input("pageId", "the page id is the page's number"));
+        }
+        for (field, value) in [
+            ("pageAccessToken", &input.page_access_token),
+            ("appSecret", &input.app_secret),
+            ("verifyToken", &input.verify_token),
+        ] {
+            let value = value.expose_secret();
+            if value.is_empty() || value.len() > 1000 || value.chars().any(char::is_control) {
+                return Err(Error::bad_input(field, format!("{field} must be 1 to 1000 printable characters")));
+            }
+        }
+        let connection = ChannelConnection {
+            id: ConnectionId::new(),
+            tenant_id: principal.tenant_id,
+            kind: ChannelKind::Messenger,
+            name,
+            external_id: page_id,
+            external_name: None,
+            sealed_secrets: String::new(),
+            webhook_secret_hash: secret_hash(input.verify_token.expose_secret()),
+            created_at: Utc::now(),
+        };
+        let secrets = ChannelSecrets {
+            token: input.page_access_token.expose_secret().to_owned(),
+            app_secret: Some(input.app_secret.expose_secret().to_owned()),
+        };
+        self.save_connection(principal, connection, &secrets).await
+    }
+
+    /// Disconnects a channel; for Telegram the bot's webhook is removed first.
+    pub async fn disconnect_channel(&self, principal: &Principal, id: ConnectionId) -> Result<()> {
+        principal.require_session()?;
+        principal.require_admin()?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let connection = tx.connection(id).await?.ok_or(Error::NotFound)?;
+        if connection.kind == ChannelKind::Telegram {
+            let secrets = self.channel_secrets(&connection)?;
+            self.platforms()?
+                .disconnect_telegram(&secrets.token)
+                .await
+                .map_err(|e| Error::Conflict(format!("Telegram did not remove the webhook ({e}); try again")))?;
+        }
+        tx.delete_connection(id).await?;
+        tx.commit().await
+    }
+
+    pub async fn channel_connections(&self, principal: &Principal) -> Result<Vec<ChannelConnection>> {
+        principal.require_scope("inbox:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let connections = tx.connections().await?;
+        tx.commit().await?;
+        Ok(connections)
+    }
+
+    /// The connection a webhook names, if `presented` is its secret (compared in constant time).
+    pub async fn webhook_connection(
+        &self,
+        id: ConnectionId,
+        presented: Option<&str>,
+    ) -> Result<Option<ChannelConnection>> {
+        let Some(connection) = self.db.channel_connection(id).await? else { return Ok(None) };
+        let Some(presented) = presented else { return Ok(None) };
+        let matches: bool = secret_hash(presented).as_bytes().ct_eq(connection.webhook_secret_hash.as_bytes()).into();
+        Ok(matches.then_some(connection))
+    }
+
+    /// A connection for a webhook whose payloads are signed (Meta): checked by the signature.
+    pub async fn signed_webhook_connection(
+        &self,
+        id: ConnectionId,
+    ) -> Result<Option<(ChannelConnection, ChannelSecrets)>> {
+        let Some(connection) = self.db.channel_connection(id).await? else { return Ok(None) };
+        let secrets = self.channel_secrets(&connection)?;
+        Ok(Some((connection, secrets)))
+    }
+
+    /// Stores webhook payloads (before they are acknowledged); how many were new.
+    pub async fn store_updates(&self, updates: &[InboundUpdate]) -> Result<usize> {
+        let stored = self.db.store_updates(updates).await?;
+        if stored > 0 {
+            self.inbox_signal.notify_one();
+        }
+        Ok(stored)
+    }
+
+    /// Wakes when payloads were stored in this process.
+    pub fn inbox_signal(&self) -> &tokio::sync::Notify {
+        &self.inbox_signal
+    }
+
+    pub fn outbox_signal(&self) -> &tokio::sync::Notify {
+        &self.outbox_signal
+    }
+
+    /// Processes stored payloads not processed yet; how many.
+    pub async fn process_pending_updates(&self, limit: u64) -> Result<usize> {
+        let pending = self.db.pending_updates(limit).await?;
+        let count = pending.len();
+        for update in pending {
+            if let Err(error) = self.process_update(&update).await {
+                tracing::error!(%error, connection = %update.connection_id, key = update.external_key, "a webhook payload could not be processed; it will be retried");
+            }
+        }
+        Ok(count)
+    }
+
+    async fn process_update(&self, update: &InboundUpdate) -> Result<()> {
+        let tenant = update.tenant_id;
+        let mut tx = self.db.tenant(tenant).await?;
+        let Some(connection) = tx.connection(update.connection_id).await? else {
+            // Disconnected since: nothing to file it under.
+            tx.finish_update(update.connection_id, &update.external_key, "ignored: channel disconnected").await?;
+            return tx.commit().await;
+        };
+        let inbound = self.platforms()?.read(connection.kind, &update.payload);
+        let message = match inbound {
+            Ok(Inbound::Message(message)) => message,
+            Ok(Inbound::Ignored(why)) => {
+                tx.finish_update(connection.id, &update.external_key, &format!("ignored: {why}")).await?;
+                return tx.commit().await;
+            }
+            Err(error) => {
+                tracing::warn!(error, connection = %connection.id, "a webhook payload we cannot read; ignored");
+                tx.finish_update(connection.id, &update.external_key, &format!("unreadable: {error}")).await?;
+                return tx.commit().await;
+            }
+        };
+        let filed = self.file_message(tx.as_mut(), &connection, message).await?;
+        tx.finish_update(connection.id, &update.external_key, if filed.is_some() { "stored" } else { "duplicate" })
+            .await?;
+        tx.commit().await?;
+        if let Some((conversation, message, new_customer)) = filed {
+            if let Some(customer) = new_customer {
+                let kind = EventKind::CustomerChanged { customer_id: customer, change: ChangeKind::Created };
+                self.publish(tenant, kind).await;
+            }
+            let kind = EventKind::ConversationChanged { conversation_id: conversation, message_id: Some(message) };
+            self.publish(tenant, kind).await;
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, tenant: TenantId, kind: EventKind) {
+        if let Err(error) = self.bus.publish(Event { tenant_id: tenant, kind }).await {
+            tracing::warn!(%error, "could not publish an inbox event");
+        }
+    }
+
+    /// Files an inbound message under its customer and conversation, all in `tx`; `None` when
+    /// it was filed before (a redelivery).
+    async fn file_message(
+        &self,
+        tx: &mut dyn TenantTx,
+        connection: &ChannelConnection,
+        inbound: InboundMessage,
+    ) -> Result<Option<(ConversationId, MessageId, Option<CustomerId>)>> {
+        let tenant = connection.tenant_id;
+        let now = Utc::now();
+        let kind = connection.kind.as_str();
+        let mut new_customer = None;
+        let customer = match tx.identity_owner(kind, &inbound.sender.external_id).await? {
+            Some(customer) => customer,
+            None => {
+                let name = inbound
+                    .sender
+                    .name
+                    .clone()
+                    .or_else(|| inbound.sender.username.clone().map(|u| format!("@{u}")))
+                    .unwrap_or_else(|| format!("{} {}", connection.kind.as_str(), inbound.sender.external_id));
+                let customer = Customer {
+                    id: CustomerId::new(),
+                    tenant_id: tenant,
+                    name: name.chars().take(200).collect(),
+                    phones: Vec::new(),
+                    responsible_user_id: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                tx.insert_customer(&customer).await?;
+                let username = inbound.sender.username.as_deref();
+                tx.insert_identity(kind, &inbound.sender.external_id, customer.id, username).await?;
+                new_customer = Some(customer.id);
+                customer.id
+            }
+        };
+        let mut conversation = match tx.conversation_by_thread(connection.id, &inbound.thread).await? {
+            Some(conversation) => conversation,
+            None => {
+                let assignee = self.route(tx, customer).await?;
+                let conversation = Conversation {
+                    id: ConversationId::new(),
+                    tenant_id: tenant,
+                    connection_id: connection.id,
+                    thread: inbound.thread.clone(),
+                    customer_id: customer,
+                    assignee_id: assignee,
+                    status: ConversationStatus::Open,
+                    blocked: false,
+                    last_message_at: now,
+                    last_inbound_at: None,
+                    created_at: now,
+                };
+                tx.insert_conversation(&conversation).await?;
+                conversation
+            }
+        };
+        let message = Message {
+            id: MessageId::new(),
+            tenant_id: tenant,
+            conversation_id: conversation.id,
+            connection_id: connection.id,
+            direction: MessageDirection::Inbound,
+            text: inbound.text,
+            attachments: inbound.attachments,
+            external_id: Some(inbound.external_id),
+            sender_user_id: None,
+            status: DeliveryStatus::Received,
+            error: None,
+            created_at: now,
+        };
+        if !tx.insert_message(&message).await? {
+            return Ok(None);
+        }
+        conversation.last_message_at = now;
+        conversation.last_inbound_at =
+            Some(inbound.sent_at.max(conversation.last_inbound_at.unwrap_or(inbound.sent_at)));
+        // A customer writing again reopens the conversation, and may have unblocked us.
+        conversation.status = ConversationStatus::Open;
+        conversation.blocked = false;
+        tx.update_conversation(&conversation).await?;
+        Ok(Some((conversation.id, message.id, new_customer)))
+    }
+
+    /// Who a new conversation goes to: the customer's responsible manager, otherwise the
+    /// member with the fewest open conversations under the limit (oldest member first on ties).
+    async fn route(&self, tx: &mut dyn TenantTx, customer: CustomerId) -> Result<Option<UserId>> {
+        if let Some(responsible) = tx.customer(customer).await?.and_then(|c| c.responsible_user_id) {
+            return Ok(Some(responsible));
+        }
+        let load: std::collections::HashMap<UserId, u64> = tx.open_load().await?.into_iter().collect();
+        let members = tx.members().await?;
+        Ok(members
+            .iter()
+            .map(|m| (load.get(&m.account.id).copied().unwrap_or(0), m.joined_at, m.account.id))
+            .filter(|(open, _, _)| *open < self.inbox_open_limit)
+            .min()
+            .map(|(_, _, user)| user))
+    }
+
+    pub async fn conversations(
+        &self,
+        principal: &Principal,
+        status: Option<ConversationStatus>,
+        assignee: Option<Option<UserId>>,
+        first: u64,
+    ) -> Result<Vec<Conversation>> {
+        principal.require_scope("inbox:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let list = tx.conversations(status, assignee, first.clamp(1, 100)).await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    pub async fn conversation(&self, principal: &Principal, id: ConversationId) -> Result<Conversation> {
+        principal.require_scope("inbox:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let conversation = tx.conversation(id).await?.ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        Ok(conversation)
+    }
+
+    pub async fn conversation_messages(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        last: u64,
+    ) -> Result<Vec<Message>> {
+        principal.require_scope("inbox:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let messages = tx.messages(id, last.clamp(1, 200)).await?;
+        tx.commit().await?;
+        Ok(messages)
+    }
+
+    pub async fn message(&self, principal: &Principal, id: MessageId) -> Result<Message> {
+        principal.require_scope("inbox:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let message = tx.message(id).await?.ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    /// Inbound messages the caller has not read in the conversation.
+    pub async fn unread(&self, principal: &Principal, id: ConversationId) -> Result<u64> {
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let unread = tx.unread(id, principal.user_id).await?;
+        tx.commit().await?;
+        Ok(unread)
+    }
+
+    /// Until when a reply may go to this conversation, and whether it needs Meta's
+    /// HUMAN_AGENT tag; `None` for platforms without a window (Telegram).
+    pub async fn reply_window(&self, principal: &Principal, conversation: &Conversation) -> Result<Option<MetaWindow>> {
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let connection = tx.connection(conversation.connection_id).await?;
+        tx.commit().await?;
+        Ok(match connection.map(|c| c.kind) {
+            Some(ChannelKind::Messenger | ChannelKind::Instagram) => {
+                Some(meta_window(conversation.last_inbound_at, Utc::now()))
+            }
+            _ => None,
+        })
+    }
+
+    async fn change_conversation(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        change: impl FnOnce(&mut Conversation),
+    ) -> Result<Conversation> {
+        principal.require_scope("inbox:write")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let mut conversation = tx.conversation(id).await?.ok_or(Error::NotFound)?;
+        change(&mut conversation);
+        tx.update_conversation(&conversation).await?;
+        tx.commit().await?;
+        let kind = EventKind::ConversationChanged { conversation_id: id, message_id: None };
+        self.publish(principal.tenant_id, kind).await;
+        Ok(conversation)
+    }
+
+    pub async fn assign_conversation(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        user: Option<UserId>,
+    ) -> Result<Conversation> {
+        if let Some(user) = user {
+            let mut tx = self.db.tenant(principal.tenant_id).await?;
+            tx.member(user).await?.ok_or_else(|| Error::bad_input("userId", "no such user in this company"))?;
+            tx.commit().await?;
+        }
+        self.change_conversation(principal, id, |c| c.assignee_id = user).await
+    }
+
+    pub async fn set_conversation_status(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        status: ConversationStatus,
+    ) -> Result<Conversation> {
+        self.change_conversation(principal, id, |c| c.status = status).await
+    }
+
+    pub async fn mark_conversation_read(&self, principal: &Principal, id: ConversationId) -> Result<Conversation> {
+        principal.require_scope("inbox:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let conversation = tx.conversation(id).await?.ok_or(Error::NotFound)?;
+        tx.mark_read(id, principal.user_id, Utc::now()).await?;
+        tx.commit().await?;
+        let kind = EventKind::ConversationChanged { conversation_id: id, message_id: None };
+        self.publish(principal.tenant_id, kind).await;
+        Ok(conversation)
+    }
+
+    /// Queues a reply; the outbox sends it (and retries) and reports delivery on the message.
+    pub async fn send_message(&self, principal: &Principal, id: ConversationId, text: &str) -> Result<Message> {
+        principal.require_scope("inbox:write")?;
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > MAX_TEXT {
+            return Err(Error::bad_input("text", format!("a reply is 1 to {MAX_TEXT} characters")));
+        }
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let conversation = tx.conversation(id).await?.ok_or(Error::NotFound)?;
+        let connection = tx
+            .connection(conversation.connection_id)
+            .await?
+            .ok_or_else(|| Error::Conflict("this channel was disconnected".into()))?;
+        if conversation.blocked {
+            return Err(Error::Conflict("the customer blocked this bot: replies cannot reach them".into()));
+        }
+        if matches!(connection.kind, ChannelKind::Messenger | ChannelKind::Instagram)
+            && meta_window(conversation.last_inbound_at, Utc::now()) == MetaWindow::Closed
+        {
+            return Err(Error::Conflict(format!(
+                "Meta allows replies only within {META_HUMAN_AGENT_DAYS} days of the customer's last message; wait for them to write again"
+            )));
+        }
+        let now = Utc::now();
+        let message = Message {
+            id: MessageId::new(),
+            tenant_id: principal.tenant_id,
+            conversation_id: id,
+            connection_id: connection.id,
+            direction: MessageDirection::Outbound,
+            text: Some(text.to_owned()),
+            attachments: Vec::new(),
+            external_id: None,
+            sender_user_id: Some(principal.user_id),
+            status: DeliveryStatus::Queued,
+            error: None,
+            created_at: now,
+        };
+        tx.insert_message(&message).await?;
+        let item = OutboxItem {
+            tenant_id: principal.tenant_id,
+            message_id: message.id,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+        };
+        tx.put_outbox(&item).await?;
+        let mut conversation = conversation;
+        conversation.last_message_at = now;
+        tx.update_conversation(&conversation).await?;
+        tx.commit().await?;
+        self.outbox_signal.notify_one();
+        let kind = EventKind::ConversationChanged { conversation_id: id, message_id: Some(message.id) };
+        self.publish(principal.tenant_id, kind).await;
+        Ok(message)
+    }
+
+    /// Sends the replies that are due; how many were tried.
+    pub async fn deliver_due(&self, limit: u64) -> Result<usize> {
+        let due = self.db.due_outbox(Utc::now(), limit).await?;
+        let count = due.len();
+        for item in due {
+            if let Err(error) = self.deliver(item).await {
+                tracing::error!(%error, "a reply could not be handled; it will be retried");
+            }
+        }
+        Ok(count)
+    }
+
+    async fn deliver(&self, item: OutboxItem) -> Result<()> {
+        let tenant = item.tenant_id;
+        // Taken for a minute, so another process does not send it too.
+        let mut tx = self.db.tenant(tenant).await?;
+        let claimed =
+            tx.claim_outbox(item.message_id, item.next_attempt_at, Utc::now() + chrono::Duration::minutes(1)).await?;
+        let Some(mut message) = tx.message(item.message_id).await?.filter(|_| claimed) else {
+            return tx.commit().await;
+        };
+        let conversation = tx.conversation(message.conversation_id).await?.ok_or(Error::NotFound)?;
+        let connection = tx.connection(message.connection_id).await?;
+        tx.commit().await?;
+        let outcome = match connection {
+            None => SendOutcome::Failed { error: "the channel was disconnected".into(), blocked: false },
+            Some(connection) => {
+                let secrets = self.channel_secrets(&connection)?;
+                // Past Meta's 24 hours, only a person's reply may go, tagged HUMAN_AGENT.
+                let tag = match (connection.kind, meta_window(conversation.last_inbound_at, Utc::now())) {
+                    (ChannelKind::Telegram, _) => None,
+                    (_, MetaWindow::HumanAgent { .. }) if message.sender_user_id.is_some() => Some("HUMAN_AGENT"),
+                    (_, MetaWindow::Open { .. }) => None,
+                    _ => {
+                        let error = "Meta's messaging window closed before the reply could be sent".to_owned();
+                        return self.settle(item, message, SendOutcome::Failed { error, blocked: false }).await;
+                    }
+                };
+                self.platforms()?.send(connection.kind, &secrets, &conversation.thread, &message, tag).await
+            }
+        };
+        message.error = None;
+        self.settle(item, message, outcome).await
+    }
+
+    /// Records what the platform said about a reply.
+    async fn settle(&self, item: OutboxItem, mut message: Message, outcome: SendOutcome) -> Result<()> {
+        let tenant = item.tenant_id;
+        let mut tx = self.db.tenant(tenant).await?;
+        match &outcome {
+            SendOutcome::Sent { external_id } => {
+                message.status = DeliveryStatus::Sent;
+                message.external_id = Some(external_id.clone());
+                message.error = None;
+                tx.delete_outbox(message.id).await?;
+            }
+            SendOutcome::Failed { error, blocked } => {
+                message.status = DeliveryStatus::Failed;
+                message.error = Some(error.clone());
+                tx.delete_outbox(message.id).await?;
+                if *blocked && let Some(mut conversation) = tx.conversation(message.conversation_id).await? {
+                    conversation.blocked = true;
+                    tx.update_conversation(&conversation).await?;
+                }
+            }
+            SendOutcome::Retry { after, error } => {
+                let attempts = item.attempts + 1;
+                let wait = after.and_then(|a| chrono::Duration::from_std(a).ok()).unwrap_or_else(|| backoff(attempts));
+                tracing::warn!(error, attempts, retry_in_s = wait.num_seconds(), message = %message.id, "the platform did not take a reply; retrying");
+                let retry = OutboxItem {
+                    attempts,
+                    next_attempt_at: Utc::now() + wait,
+                    last_error: Some(error.clone()),
+                    ..item
+                };
+                tx.put_outbox(&retry).await?;
+                message.error = Some(error.clone());
+            }
+        }
+        tx.update_message(&message).await?;
+        tx.commit().await?;
+        let kind =
+            EventKind::ConversationChanged { conversation_id: message.conversation_id, message_id: Some(message.id) };
+        self.publish(tenant, kind).await;
+        Ok(())
+    }
+
+    /// When the next reply is due (so the outbox worker can sleep until then).
+    pub async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.db.due_outbox(Utc::now() + chrono::Duration::days(3650), 1).await?.first().map(|i| i.next_attempt_at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn retries_back_off_to_five_minutes() {
+        let waits: Vec<i64> = (1..=10).map(|n| backoff(n).num_seconds()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 256, 256]);
+    }
+}

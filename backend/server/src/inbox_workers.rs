@@ -1,0 +1,49 @@
+//! Background work of the inbox in every `crm serve`: stored webhook payloads are turned into
+//! messages (right after they are acknowledged, and again after a crash), and the outbox sends
+//! replies when due. Several processes may run both: payloads are filed idempotently, and a
+//! reply is claimed before it is sent.
+use crm_core::services::Services;
+use std::time::Duration;
+
+/// How often leftovers are looked for without a wake-up (another process stored them, or a
+/// retry came due).
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+const BATCH: u64 = 200;
+
+pub struct InboxWorkers {
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for InboxWorkers {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+pub fn start(services: Services) -> InboxWorkers {
+    InboxWorkers { tasks: [tokio::spawn(process(services.clone())), tokio::spawn(deliver(services))] }
+}
+
+async fn process(services: Services) {
+    loop {
+        match services.process_pending_updates(BATCH).await {
+            Ok(n) if n as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read stored webhook payloads; retrying"),
+        }
+        let _ = tokio::time::timeout(LOOK_EVERY, services.inbox_signal().notified()).await;
+    }
+}
+
+async fn deliver(services: Services) {
+    loop {
+        match services.deliver_due(BATCH).await {
+            Ok(n) if n as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the outbox; retrying"),
+        }
+        let _ = tokio::time::timeout(LOOK_EVERY, services.outbox_signal().notified()).await;
+    }
+}
