@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod graphql;
+pub mod platform;
 mod postgres;
 mod ws;
 

@@ -14,6 +14,7 @@ mod crash;
 mod customers;
 mod files;
 mod http;
+mod inbox;
 mod kerio_nat;
 mod rls;
 mod sip_edge;

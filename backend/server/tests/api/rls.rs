@@ -30,6 +30,8 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
             .await;
         let server = json!({ "i": { "name": "PBX", "ariUrl": "http://127.0.0.1:1", "username": "crm", "password": "p", "app": "crm" } });
         api.ok("mutation($i: AsteriskServerInput!) { addAsteriskServer(input: $i) { id } }", server).await;
+        let page = json!({ "i": { "name": "Page", "pageId": format!("10{i}"), "pageAccessToken": "t", "appSecret": "s", "verifyToken": "v" } });
+        api.ok("mutation($i: MessengerInput!) { connectMessenger(input: $i) { id } }", page).await;
     }
     let services = &app.running.app.services;
     for (number, server) in [("+998712000000", "server-a"), ("+998712000001", "server-b")] {
@@ -77,6 +79,7 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         "tasks",
         "pbx_servers",
         "pbx_calls",
+        "channel_connections",
     ] {
         let row = conn
             .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))
@@ -96,6 +99,29 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
     assert_eq!(rows[0].try_get::<String>("", "e164").unwrap(), "+998712000001");
     let trunks = txn.query_all_raw(Statement::from_string(pg, "SELECT id FROM trunks")).await.unwrap();
     assert!(trunks.is_empty(), "the number's owner still needs its tenant set to read the trunk");
+    drop(txn);
+
+    // A webhook looking up its connection sees that connection only.
+    let b_owner = crm_core::auth::Principal {
+        tenant_id: b.company_id.parse().unwrap(),
+        user_id: b.user_id.parse().unwrap(),
+        role: crm_core::Role::Owner,
+        credential: crm_core::auth::Credential::Session { session_id: crm_core::SessionId::new() },
+        expires_at: None,
+    };
+    let b_channel = services.channel_connections(&b_owner).await.unwrap().remove(0).id;
+    let txn = conn.begin().await.unwrap();
+    txn.execute_raw(Statement::from_sql_and_values(
+        pg,
+        "SELECT set_config('app.channel_connection', $1, true)",
+        [b_channel.to_string().into()],
+    ))
+    .await
+    .unwrap();
+    let rows =
+        txn.query_all_raw(Statement::from_string(pg, "SELECT external_id FROM channel_connections")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].try_get::<String>("", "external_id").unwrap(), "101");
     drop(txn);
 
     // An ARI worker reading its Asterisk's calls sees that Asterisk's only.

@@ -1,0 +1,271 @@
+//! The omnichannel inbox against a local stand-in for Telegram's Bot API and Meta's Graph API:
+//! connecting channels, webhooks (secrets, signatures, redelivery, junk), customers and
+//! conversations made from messages, replies through the outbox, and Meta's window.
+use crm_testkit::platform::Platform;
+use crm_testkit::{Gql, TestApp, wait_for};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::time::Duration;
+
+async fn inbox_app(platform: &Platform) -> TestApp {
+    let url = platform.url.clone();
+    TestApp::spawn_with(move |c| {
+        c.telegram_api_url = url.clone();
+        c.meta_graph_url = format!("{url}/v21.0");
+        c.public_url = "https://crm.acme.test".into();
+    })
+    .await
+}
+
+/// Telegram's documented example update, from user 1111111 in a private chat.
+fn telegram_text(update_id: i64, message_id: i64, text: &str) -> Value {
+    json!({ "update_id": update_id, "message": {
+        "date": 1441645532, "message_id": message_id, "text": text,
+        "chat": { "id": 1111111, "type": "private", "first_name": "Test", "last_name": "Test Lastname", "username": "Test" },
+        "from": { "id": 1111111, "is_bot": false, "first_name": "Test", "last_name": "Test Lastname", "username": "Test" } } })
+}
+
+async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
+    let mut request = app.http.post(app.url(path)).header("content-type", "application/json").body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+const CONVERSATIONS: &str = "{ conversations { id status blocked customer { name } messages { direction text status error attachments { kind } } } }";
+
+async fn conversations(api: &Gql) -> Value {
+    api.ok(CONVERSATIONS, json!({})).await["conversations"].clone()
+}
+
+#[tokio::test]
+async fn a_telegram_bot_brings_customers_into_the_inbox_and_replies_reach_them() {
+    let platform = Platform::start().await;
+    let app = inbox_app(&platform).await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+
+    // A token Telegram refuses is a clear error, and nothing is connected.
+    platform.then("getMe", 401, json!({ "ok": false, "error_code": 401, "description": "Unauthorized" }), None);
+    let connect = "mutation($t: String!) { connectTelegram(name: \"Support bot\", botToken: $t) { id kind externalId externalName webhookPath } }";
+    let refused = api.run(connect, json!({ "t": "123456789:wrong" })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("Unauthorized"));
+    let channel = api.ok(connect, json!({ "t": "123456789:AAE-secret_token" })).await["connectTelegram"].clone();
+    assert_eq!(channel["externalName"], "acme_bot");
+    let id = channel["id"].as_str().unwrap().to_owned();
+    let hook = platform.requests("setWebhook").pop().unwrap();
+    assert!(hook.path.ends_with("/bot123456789:AAE-secret_token/setWebhook"));
+    assert_eq!(hook.body["url"], format!("https://crm.acme.test/webhooks/telegram/{id}"));
+    let secret = hook.body["secret_token"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 32);
+    let channels = api.ok("{ channels { id name } }", json!({})).await;
+    assert_eq!(channels["channels"], json!([{ "id": id, "name": "Support bot" }]));
+
+    let mut events = app
+        .subscribe(
+            &owner.access,
+            "subscription { inboxEvents { conversation { id } message { text direction status } } }",
+        )
+        .await;
+    let path = format!("/webhooks/telegram/{id}");
+    let first = serde_json::to_vec(&telegram_text(10000, 1365, "Hello, do you deliver?")).unwrap();
+    // Without the secret, or with a wrong one: refused, nothing stored.
+    assert_eq!(post(&app, &path, &[], first.clone()).await, 401);
+    assert_eq!(post(&app, &path, &[("x-telegram-bot-api-secret-token", "nope")], first.clone()).await, 401);
+    let other = format!("/webhooks/telegram/{}", uuid::Uuid::new_v4());
+    assert_eq!(post(&app, &other, &[("x-telegram-bot-api-secret-token", &secret)], first.clone()).await, 401);
+    assert_eq!(conversations(&api).await, json!([]));
+
+    let auth = [("x-telegram-bot-api-secret-token", secret.as_str())];
+    assert_eq!(post(&app, &path, &auth, first.clone()).await, 200);
+    let event = events.next_data().await["inboxEvents"].clone();
+    assert_eq!(
+        event["message"],
+        json!({ "text": "Hello, do you deliver?", "direction": "INBOUND", "status": "RECEIVED" })
+    );
+    // Telegram delivers again (it did not see our answer): nothing changes.
+    assert_eq!(post(&app, &path, &auth, first).await, 200);
+    // A photo with a caption, a group message, an edit, and junk.
+    let mut photo = telegram_text(10001, 1366, "");
+    photo["message"].as_object_mut().unwrap().remove("text");
+    photo["message"]["caption"] = json!("this one");
+    photo["message"]["photo"] = json!([{ "file_id": "small", "file_unique_id": "s", "width": 90, "height": 90 },
+        { "file_id": "large", "file_unique_id": "l", "width": 800, "height": 800 }]);
+    assert_eq!(post(&app, &path, &auth, serde_json::to_vec(&photo).unwrap()).await, 200);
+    let mut group = telegram_text(10002, 7, "hi all");
+    group["message"]["chat"] = json!({ "id": -100500, "type": "supergroup", "title": "Friends" });
+    assert_eq!(post(&app, &path, &auth, serde_json::to_vec(&group).unwrap()).await, 200);
+    let edit = json!({ "update_id": 10003, "edited_message": telegram_text(0, 1365, "Hello?")["message"] });
+    assert_eq!(post(&app, &path, &auth, serde_json::to_vec(&edit).unwrap()).await, 200);
+    assert_eq!(post(&app, &path, &auth, b"{not json".to_vec()).await, 400);
+    assert_eq!(post(&app, &path, &auth, b"{\"message\":{}}".to_vec()).await, 400);
+    assert_eq!(events.next_data().await["inboxEvents"]["message"]["text"], "this one");
+
+    let list = conversations(&api).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "one customer, one conversation: {list}");
+    let conversation = &list[0];
+    assert_eq!(conversation["customer"]["name"], "Test Test Lastname");
+    let texts: Vec<&str> =
+        conversation["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Hello, do you deliver?", "this one"]);
+    assert_eq!(conversation["messages"][1]["attachments"], json!([{ "kind": "image" }]));
+    let conversation_id = conversation["id"].as_str().unwrap().to_owned();
+    let unread = "query($id: ID!) { conversation(id: $id) { unread assigneeId } }";
+    let before = api.ok(unread, json!({ "id": conversation_id })).await["conversation"].clone();
+    assert_eq!(before, json!({ "unread": 2, "assigneeId": owner.user_id }), "routed to the only agent");
+    api.ok("mutation($id: ID!) { markConversationRead(id: $id) { id } }", json!({ "id": conversation_id })).await;
+    assert_eq!(api.ok(unread, json!({ "id": conversation_id })).await["conversation"]["unread"], 0);
+
+    // A reply goes out through the outbox, and comes back SENT.
+    let send = "mutation($c: ID!, $t: String!) { sendMessage(conversationId: $c, text: $t) { id status } }";
+    let queued = api.ok(send, json!({ "c": conversation_id, "t": "Yes, tomorrow!" })).await["sendMessage"].clone();
+    assert_eq!(queued["status"], "QUEUED");
+    let sent = platform.wait_requests("sendMessage", 1).await;
+    assert_eq!(sent[0].body, json!({ "chat_id": "1111111", "text": "Yes, tomorrow!" }));
+    wait_for("the reply sent", Duration::from_secs(10), || async {
+        let messages = conversations(&api).await[0]["messages"].clone();
+        (messages[2]["status"] == "SENT").then_some(())
+    })
+    .await;
+
+    // The customer blocked the bot: the reply fails with Telegram's reason, and the
+    // conversation says so.
+    let blocked = json!({ "ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user" });
+    platform.then("sendMessage", 403, blocked, None);
+    api.ok(send, json!({ "c": conversation_id, "t": "Are you there?" })).await;
+    let list = wait_for("the refusal recorded", Duration::from_secs(10), || async {
+        let list = conversations(&api).await;
+        (list[0]["messages"][3]["status"] == "FAILED").then_some(list)
+    })
+    .await;
+    assert!(list[0]["messages"][3]["error"].as_str().unwrap().contains("blocked by the user"));
+    assert_eq!(list[0]["blocked"], true);
+    assert_eq!(api.code(send, json!({ "c": conversation_id, "t": "Hello?" })).await, "CONFLICT");
+
+    // Disconnecting removes the webhook; the old address stops taking updates.
+    api.ok("mutation($id: ID!) { disconnectChannel(id: $id) }", json!({ "id": id })).await;
+    assert_eq!(platform.requests("deleteWebhook").len(), 1);
+    let late = serde_json::to_vec(&telegram_text(10009, 1400, "late")).unwrap();
+    assert_eq!(post(&app, &path, &auth, late).await, 401);
+}
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Meta's documented webhook body: a message from `psid` sent `ago` before now, plus an echo
+/// of our own send and a read receipt.
+fn meta_body(psid: &str, mid: &str, text: &str, ago: chrono::Duration) -> Vec<u8> {
+    let at = (chrono::Utc::now() - ago).timestamp_millis();
+    serde_json::to_vec(&json!({ "object": "page", "entry": [{ "id": "1234567890", "time": at, "messaging": [
+        { "sender": { "id": psid }, "recipient": { "id": "1234567890" }, "timestamp": at, "message": { "mid": mid, "text": text } },
+        { "sender": { "id": "1234567890" }, "recipient": { "id": psid }, "timestamp": at, "message": { "mid": format!("{mid}-echo"), "is_echo": true, "text": "ours" } },
+        { "sender": { "id": psid }, "recipient": { "id": "1234567890" }, "timestamp": at, "read": { "watermark": at } }
+    ] }] }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_messenger_page_is_verified_signed_and_replied_to_within_metas_window() {
+    let platform = Platform::start().await;
+    let app = inbox_app(&platform).await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let input = json!({ "i": { "name": "Acme page", "pageId": "1234567890", "pageAccessToken": "EAAB-page-token",
+        "appSecret": "app-secret-1", "verifyToken": "verify-me" } });
+    let channel = api
+        .ok("mutation($i: MessengerInput!) { connectMessenger(input: $i) { id kind webhookPath } }", input)
+        .await["connectMessenger"]
+        .clone();
+    assert_eq!(channel["kind"], "MESSENGER");
+    let path = channel["webhookPath"].as_str().unwrap().to_owned();
+
+    // Meta's subscription check: the challenge only for the right verify token.
+    let verify = |token: &str| format!("{path}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444");
+    let wrong = app.http.get(app.url(&verify("guess"))).send().await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 403);
+    let right = app.http.get(app.url(&verify("verify-me"))).send().await.unwrap();
+    assert_eq!(right.status().as_u16(), 200);
+    assert_eq!(right.text().await.unwrap(), "1158201444");
+
+    // Unsigned or forged: refused, nothing stored.
+    let body = meta_body("PSID-1", "m_1", "Is the blue one in stock?", chrono::Duration::minutes(5));
+    assert_eq!(post(&app, &path, &[], body.clone()).await, 401);
+    let forged = sign("not-the-app-secret", &body);
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &forged)], body.clone()).await, 401);
+    let mut tampered = body.clone();
+    tampered[20] ^= 1;
+    let signature = sign("app-secret-1", &body);
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &signature)], tampered).await, 401);
+    assert_eq!(conversations(&api).await, json!([]));
+
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &signature)], body.clone()).await, 200);
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &signature)], body).await, 200, "a redelivery");
+    let list = wait_for("the message filed", Duration::from_secs(10), || async {
+        let list = conversations(&api).await;
+        (!list[0].is_null()).then_some(list)
+    })
+    .await;
+    assert_eq!(list[0]["messages"].as_array().unwrap().len(), 1, "the echo and the read receipt are not messages");
+    let conversation_id = list[0]["id"].as_str().unwrap().to_owned();
+    let window = "query($id: ID!) { conversation(id: $id) { replyWindow { open humanAgentOnly until } } }";
+    let open = api.ok(window, json!({ "id": conversation_id })).await["conversation"]["replyWindow"].clone();
+    assert_eq!((open["open"].as_bool(), open["humanAgentOnly"].as_bool()), (Some(true), Some(false)));
+
+    // Inside 24 hours: a plain RESPONSE. Meta is busy twice first (429, then 500): retried.
+    platform.then("messages", 429, json!({ "error": { "message": "Too many requests", "code": 613 } }), Some(1));
+    platform.then(
+        "messages",
+        500,
+        json!({ "error": { "message": "An unexpected error has occurred", "code": 2 } }),
+        None,
+    );
+    let send = "mutation($c: ID!, $t: String!) { sendMessage(conversationId: $c, text: $t) { id status } }";
+    api.ok(send, json!({ "c": conversation_id, "t": "Yes, size M and L." })).await;
+    let calls = platform.wait_requests("messages", 3).await;
+    for call in &calls {
+        assert!(call.query.contains("access_token=EAAB-page-token"));
+        assert_eq!(call.body["recipient"]["id"], "PSID-1");
+        assert_eq!(call.body["messaging_type"], "RESPONSE");
+        assert!(call.body.get("tag").is_none());
+    }
+    wait_for("the reply sent", Duration::from_secs(15), || async {
+        (conversations(&api).await[0]["messages"][1]["status"] == "SENT").then_some(())
+    })
+    .await;
+
+    // A customer who wrote two days ago: only a person's reply, tagged HUMAN_AGENT.
+    let old = meta_body("PSID-2", "m_2", "Hello?", chrono::Duration::days(2));
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &sign("app-secret-1", &old))], old).await, 200);
+    // And one who wrote eight days ago: no reply is allowed at all.
+    let older = meta_body("PSID-3", "m_3", "Anyone?", chrono::Duration::days(8));
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &sign("app-secret-1", &older))], older).await, 200);
+    let list = wait_for("both filed", Duration::from_secs(10), || async {
+        let list = conversations(&api).await;
+        (list.as_array()?.len() == 3).then_some(list)
+    })
+    .await;
+    let by_text = |text: &str| {
+        list.as_array().unwrap().iter().find(|c| c["messages"][0]["text"] == text).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (two_days, eight_days) = (by_text("Hello?"), by_text("Anyone?"));
+    let human = api.ok(window, json!({ "id": two_days })).await["conversation"]["replyWindow"].clone();
+    assert_eq!(human["humanAgentOnly"], true);
+    api.ok(send, json!({ "c": two_days, "t": "Sorry for the wait!" })).await;
+    let tagged = platform.wait_requests("messages", 4).await.pop().unwrap();
+    assert_eq!(
+        (tagged.body["messaging_type"].as_str(), tagged.body["tag"].as_str()),
+        (Some("MESSAGE_TAG"), Some("HUMAN_AGENT"))
+    );
+    let closed = api.run(send, json!({ "c": eight_days, "t": "Hi" })).await;
+    assert_eq!(closed["errors"][0]["extensions"]["code"], "CONFLICT");
+    assert!(closed["errors"][0]["message"].as_str().unwrap().contains("7 days"), "{closed}");
+}
