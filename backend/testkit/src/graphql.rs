@@ -23,6 +23,11 @@ impl Gql {
         Self { http, url, token: None }
     }
 
+    /// The same caller against another server (a restarted or another process).
+    pub fn at(&self, url: &str) -> Self {
+        Self { url: url.to_owned(), ..self.clone() }
+    }
+
     pub fn with_token(&self, token: &str) -> Self {
         Self { token: Some(token.to_owned()), ..self.clone() }
     }

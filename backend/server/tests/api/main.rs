@@ -15,6 +15,7 @@ mod customers;
 mod files;
 mod http;
 mod inbox;
+mod inbox_crash;
 mod kerio_nat;
 mod rls;
 mod sip_edge;
