@@ -89,6 +89,7 @@ CREATE TABLE conversation_reads (
 CREATE TABLE outbox (
     tenant_id UUID NOT NULL,
     message_id UUID NOT NULL,
+    conversation_id UUID NOT NULL,
     attempts INTEGER NOT NULL,
     next_attempt_at TS NOT NULL,
     last_error TEXT,

@@ -125,6 +125,8 @@ pub struct InboundUpdate {
 pub struct OutboxItem {
     pub tenant_id: TenantId,
     pub message_id: MessageId,
+    /// Replies to one conversation go out one after another, in order.
+    pub conversation_id: ConversationId,
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,

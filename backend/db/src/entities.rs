@@ -424,6 +424,7 @@ pub mod outbox {
         pub tenant_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
         pub message_id: Uuid,
+        pub conversation_id: Uuid,
         pub attempts: i32,
         pub next_attempt_at: DateTimeUtc,
         pub last_error: Option<String>,

@@ -111,6 +111,7 @@ fn outbox_item(m: outbox::Model) -> OutboxItem {
     OutboxItem {
         tenant_id: TenantId(m.tenant_id),
         message_id: MessageId(m.message_id),
+        conversation_id: ConversationId(m.conversation_id),
         attempts: u32::try_from(m.attempts).unwrap_or(0),
         next_attempt_at: m.next_attempt_at,
         last_error: m.last_error,
@@ -439,6 +440,7 @@ pub async fn put_outbox(txn: &DatabaseTransaction, item: &OutboxItem) -> Result<
     let row = outbox::ActiveModel {
         tenant_id: Set(item.tenant_id.0),
         message_id: Set(item.message_id.0),
+        conversation_id: Set(item.conversation_id.0),
         attempts: Set(i32::try_from(item.attempts).unwrap_or(i32::MAX)),
         next_attempt_at: Set(item.next_attempt_at),
         last_error: Set(item.last_error.clone()),

@@ -23,6 +23,8 @@ pub struct MessengerInput {
 /// Open conversations an agent may hold before new ones go to others.
 pub const DEFAULT_OPEN_LIMIT: u64 = 50;
 const MAX_TEXT: usize = 4096;
+/// Replies sent at once by one process.
+const SENDS_IN_FLIGHT: usize = 16;
 
 fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -522,6 +524,7 @@ impl Services {
         let item = OutboxItem {
             tenant_id: principal.tenant_id,
             message_id: message.id,
+            conversation_id: id,
             attempts: 0,
             next_attempt_at: now,
             last_error: None,
@@ -539,13 +542,26 @@ impl Services {
 
     /// Sends the replies that are due; how many were tried.
     pub async fn deliver_due(&self, limit: u64) -> Result<usize> {
+        use futures::StreamExt;
         let due = self.db.due_outbox(Utc::now(), limit).await?;
         let count = due.len();
+        // Conversations at once (each waits mostly on the platform), each one's replies in order.
+        let mut by_conversation: Vec<Vec<OutboxItem>> = Vec::new();
         for item in due {
-            if let Err(error) = self.deliver(item).await {
-                tracing::error!(%error, "a reply could not be handled; it will be retried");
+            match by_conversation.iter_mut().find(|group| group[0].conversation_id == item.conversation_id) {
+                Some(group) => group.push(item),
+                None => by_conversation.push(vec![item]),
             }
         }
+        futures::stream::iter(by_conversation)
+            .for_each_concurrent(SENDS_IN_FLIGHT, |group| async move {
+                for item in group {
+                    if let Err(error) = self.deliver(item).await {
+                        tracing::error!(%error, "a reply could not be handled; it will be retried");
+                    }
+                }
+            })
+            .await;
         Ok(count)
     }
 
