@@ -5,8 +5,7 @@ use crate::query::{parse_id, parse_tenant};
 use crate::types::*;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use crm_core::services::{
-    CustomerInput, CustomerPatch, MessengerInput as DomainMessengerInput, PbxServerInput, RegistrationInput, SignUp,
-    TrunkInput as DomainTrunkInput,
+    CustomerInput, CustomerPatch, MetaInput, PbxServerInput, RegistrationInput, SignUp, TrunkInput as DomainTrunkInput,
 };
 use crm_core::{ApiTokenId, ConnectionId, ConversationId, CustomerId, PbxServerId, TrunkId, UserId};
 
@@ -70,6 +69,18 @@ pub struct MessengerInput {
     /// Signs Meta's webhooks; stored encrypted.
     pub app_secret: String,
     /// What Meta presents when it checks the webhook address; stored hashed.
+    pub verify_token: String,
+}
+
+/// An Instagram professional account linked to a Facebook page.
+#[derive(InputObject)]
+pub struct InstagramInput {
+    pub name: String,
+    /// The Instagram professional account's id.
+    pub account_id: String,
+    /// The linked page's access token; stored encrypted.
+    pub page_access_token: String,
+    pub app_secret: String,
     pub verify_token: String,
 }
 
@@ -223,14 +234,32 @@ impl Mutation {
     /// Connects a Facebook page for Messenger (owners and admins). Then enter the channel's
     /// webhook address and the verify token in the Meta app.
     async fn connect_messenger(&self, ctx: &Context<'_>, input: MessengerInput) -> ApiResult<Channel> {
-        let input = DomainMessengerInput {
+        let input = MetaInput {
             name: input.name,
-            page_id: input.page_id,
+            account_id: input.page_id,
+            account_field: "pageId",
             page_access_token: input.page_access_token.into(),
             app_secret: input.app_secret.into(),
             verify_token: input.verify_token.into(),
         };
-        Ok(services(ctx).connect_messenger(principal(ctx)?, input).await?.into())
+        let kind = crm_core::inbox::ChannelKind::Messenger;
+        Ok(services(ctx).connect_meta(principal(ctx)?, kind, input).await?.into())
+    }
+
+    /// Connects an Instagram professional account through its linked Facebook page (the
+    /// Instagram API with Facebook login: the page's access token sends, Meta's webhook
+    /// delivers the account's messages). Owners and admins.
+    async fn connect_instagram(&self, ctx: &Context<'_>, input: InstagramInput) -> ApiResult<Channel> {
+        let input = MetaInput {
+            name: input.name,
+            account_id: input.account_id,
+            account_field: "accountId",
+            page_access_token: input.page_access_token.into(),
+            app_secret: input.app_secret.into(),
+            verify_token: input.verify_token.into(),
+        };
+        let kind = crm_core::inbox::ChannelKind::Instagram;
+        Ok(services(ctx).connect_meta(principal(ctx)?, kind, input).await?.into())
     }
 
     async fn disconnect_channel(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {

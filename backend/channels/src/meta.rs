@@ -97,6 +97,38 @@ pub fn read(payload: &str) -> Result<Inbound, String> {
     }))
 }
 
+/// A person's name (and Instagram username) from the User Profile API; `None` when Meta will
+/// not say (the person's privacy settings, or an error, which is logged).
+pub async fn profile(
+    http: &reqwest::Client,
+    graph: &str,
+    token: &str,
+    id: &str,
+    fields: &str,
+) -> Option<(Option<String>, Option<String>)> {
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return None;
+    }
+    let response = http.get(format!("{graph}/{id}")).query(&[("fields", fields), ("access_token", token)]).send().await;
+    let body: Value = match response {
+        Ok(r) if r.status().is_success() => r.json().await.ok()?,
+        Ok(r) => {
+            tracing::info!(status = r.status().as_u16(), "Meta gave no profile for a new sender");
+            return None;
+        }
+        Err(error) => {
+            tracing::info!(error = crate::telegram::without_url(&error), "Meta's profile API did not answer");
+            return None;
+        }
+    };
+    let text = |field: &str| body[field].as_str().map(str::to_owned).filter(|t| !t.is_empty());
+    let name = text("name").or_else(|| {
+        let parts: Vec<String> = [text("first_name"), text("last_name")].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    });
+    Some((name, text("username")))
+}
+
 /// The Send API's body for a text reply; `tag` only outside the 24-hour window.
 pub fn send_body(recipient: &str, text: &str, tag: Option<&str>) -> Value {
     let mut body = json!({ "recipient": { "id": recipient }, "message": { "text": text } });

@@ -56,6 +56,20 @@ impl ChannelPlatforms for Platforms {
         }
     }
 
+    async fn profile(
+        &self,
+        kind: ChannelKind,
+        secrets: &ChannelSecrets,
+        external_id: &str,
+    ) -> Option<(Option<String>, Option<String>)> {
+        let fields = match kind {
+            ChannelKind::Telegram => return None,
+            ChannelKind::Messenger => "first_name,last_name",
+            ChannelKind::Instagram => "name,username",
+        };
+        meta::profile(&self.http, &self.settings.graph_api, &secrets.token, external_id, fields).await
+    }
+
     async fn send(
         &self,
         kind: ChannelKind,

@@ -206,6 +206,14 @@ pub trait ChannelPlatforms: Send + Sync + 'static {
     async fn disconnect_telegram(&self, token: &str) -> Result<(), String>;
     /// Reads one stored webhook payload of a `kind` connection.
     fn read(&self, kind: ChannelKind, payload: &str) -> Result<Inbound, String>;
+    /// A person's name and username, for platforms that do not send them with each message
+    /// (Meta's User Profile API); `None` when it cannot be had.
+    async fn profile(
+        &self,
+        kind: ChannelKind,
+        secrets: &ChannelSecrets,
+        external_id: &str,
+    ) -> Option<(Option<String>, Option<String>)>;
     /// Sends `message` into `thread`; `tag` is Meta's message tag when one is needed.
     async fn send(
         &self,

@@ -91,6 +91,16 @@ async fn answer(
     }
     inner.sent += 1;
     let n = inner.sent;
+    let query = uri.query().unwrap_or("");
+    if method == Method::GET && query.contains("fields=") {
+        // Meta's User Profile API.
+        return axum::Json(if query.contains("username") {
+            json!({ "id": name, "name": "Peter Chang", "username": "peter.chang" })
+        } else {
+            json!({ "id": name, "first_name": "Peter", "last_name": "Chang" })
+        })
+        .into_response();
+    }
     let reply = match name.as_str() {
         "getMe" => {
             json!({ "ok": true, "result": { "id": 123456789, "is_bot": true, "first_name": "Acme", "username": "acme_bot" } })

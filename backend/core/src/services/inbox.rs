@@ -11,10 +11,14 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// A Meta channel's credentials, from the Meta app's settings.
 #[derive(Clone, Debug)]
-pub struct MessengerInput {
+pub struct MetaInput {
     pub name: String,
-    pub page_id: String,
+    /// The page's id (Messenger) or the Instagram professional account's id.
+    pub account_id: String,
+    /// The input field that carried `account_id`, for errors.
+    pub account_field: &'static str,
     pub page_access_token: SecretString,
     pub app_secret: SecretString,
     pub verify_token: SecretString,
@@ -109,14 +113,26 @@ impl Services {
         self.save_connection(principal, connection, &ChannelSecrets { token, app_secret: None }).await
     }
 
-    /// Connects a Facebook page for Messenger (owners and admins).
-    pub async fn connect_messenger(&self, principal: &Principal, input: MessengerInput) -> Result<ChannelConnection> {
+    /// Connects a Facebook page for Messenger, or an Instagram professional account through
+    /// its linked page (Instagram API with Facebook login), owners and admins.
+    pub async fn connect_meta(
+        &self,
+        principal: &Principal,
+        kind: ChannelKind,
+        input: MetaInput,
+    ) -> Result<ChannelConnection> {
         principal.require_session()?;
         principal.require_admin()?;
+        if kind == ChannelKind::Telegram {
+            return Err(Error::internal("Telegram is not a Meta channel"));
+        }
         let name = check_len("name", &input.name, 100)?;
-        let page_id = input.page_id.trim().to_owned();
-        if page_id.is_empty() || page_id.len() > 32 || !page_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(Error::bad_input("pageId", "the page id is the page's number"));
+        let account = input.account_id.trim().to_owned();
+        if account.is_empty() || account.len() > 32 || !account.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Error::bad_input(
+                input.account_field,
+                "this id is a number (see the page's or account's settings)",
+            ));
         }
         for (field, value) in [
             ("pageAccessToken", &input.page_access_token),
@@ -131,9 +147,9 @@ impl Services {
         let connection = ChannelConnection {
             id: ConnectionId::new(),
             tenant_id: principal.tenant_id,
-            kind: ChannelKind::Messenger,
+            kind,
             name,
-            external_id: page_id,
+            external_id: account,
             external_name: None,
             sealed_secrets: String::new(),
             webhook_secret_hash: secret_hash(input.verify_token.expose_secret()),
@@ -244,6 +260,22 @@ impl Services {
                 return tx.commit().await;
             }
         };
+        let mut message = message;
+        if message.sender.name.is_none()
+            && tx.identity_owner(connection.kind.as_str(), &message.sender.external_id).await?.is_none()
+        {
+            // A new person on a platform that does not say who they are: ask it, outside the
+            // transaction (the platform may be slow).
+            tx.commit().await?;
+            let secrets = self.channel_secrets(&connection)?;
+            if let Some((name, username)) =
+                self.platforms()?.profile(connection.kind, &secrets, &message.sender.external_id).await
+            {
+                message.sender.name = name;
+                message.sender.username = username;
+            }
+            tx = self.db.tenant(tenant).await?;
+        }
         let filed = self.file_message(tx.as_mut(), &connection, message).await?;
         tx.finish_update(connection.id, &update.external_key, if filed.is_some() { "stored" } else { "duplicate" })
             .await?;
