@@ -96,10 +96,18 @@ CREATE TABLE outbox (
     PRIMARY KEY (tenant_id, message_id),
     FOREIGN KEY (tenant_id, message_id) REFERENCES messages (tenant_id, id) ON DELETE CASCADE
 );
-CREATE INDEX outbox_due ON outbox (next_attempt_at)
+CREATE INDEX outbox_due ON outbox (next_attempt_at);
+CREATE TABLE canned_replies (
+    tenant_id UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id UUID NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at TS NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+)
 "#;
 
-const DOWN: &str = "DROP TABLE outbox; DROP TABLE conversation_reads; DROP TABLE messages; DROP TABLE conversations;
+const DOWN: &str = "DROP TABLE canned_replies; DROP TABLE outbox; DROP TABLE conversation_reads; DROP TABLE messages; DROP TABLE conversations;
 DROP TABLE customer_identities; DROP TABLE inbound_updates; DROP TABLE channel_connections";
 
 #[async_trait::async_trait]
@@ -111,7 +119,7 @@ impl MigrationTrait for Migration {
         let worker = |name: &str| format!("current_setting('app.{name}', true) = 'on'");
         rls::enable(manager, "inbound_updates", "tenant_id", Some(&worker("inbox_worker"))).await?;
         rls::enable(manager, "outbox", "tenant_id", Some(&worker("outbox_worker"))).await?;
-        for table in ["customer_identities", "conversations", "messages", "conversation_reads"] {
+        for table in ["customer_identities", "conversations", "messages", "conversation_reads", "canned_replies"] {
             rls::enable(manager, table, "tenant_id", None).await?;
         }
         rls::grant_app_role(manager).await

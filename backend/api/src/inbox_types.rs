@@ -182,3 +182,17 @@ pub struct InboxEvent {
     pub conversation: Conversation,
     pub message: Option<Message>,
 }
+
+/// A reply the company's agents reuse.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CannedReply {
+    pub id: ID,
+    pub title: String,
+    pub text: String,
+}
+
+impl From<inbox::CannedReply> for CannedReply {
+    fn from(r: inbox::CannedReply) -> Self {
+        Self { id: ID(r.id.to_string()), title: r.title, text: r.text }
+    }
+}

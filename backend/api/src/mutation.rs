@@ -275,6 +275,22 @@ impl Mutation {
         Ok(services(ctx).send_message(principal(ctx)?, id, &text).await?.into())
     }
 
+    /// Adds a canned reply (owners and admins).
+    async fn create_canned_reply(
+        &self,
+        ctx: &Context<'_>,
+        title: String,
+        text: String,
+    ) -> ApiResult<crate::inbox_types::CannedReply> {
+        Ok(services(ctx).create_canned_reply(principal(ctx)?, &title, &text).await?.into())
+    }
+
+    async fn delete_canned_reply(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let id: crm_core::CannedReplyId = parse_id("id", &id)?;
+        services(ctx).delete_canned_reply(principal(ctx)?, id).await?;
+        Ok(true)
+    }
+
     /// Gives a conversation to a user, or (without one) back to nobody.
     async fn assign_conversation(&self, ctx: &Context<'_>, id: ID, user_id: Option<ID>) -> ApiResult<Conversation> {
         let id: ConversationId = parse_id("id", &id)?;

@@ -70,6 +70,11 @@ impl Query {
         Ok(channels.into_iter().map(Into::into).collect())
     }
 
+    /// The company's canned replies, by title.
+    async fn canned_replies(&self, ctx: &Context<'_>) -> ApiResult<Vec<crate::inbox_types::CannedReply>> {
+        Ok(services(ctx).canned_replies(principal(ctx)?).await?.into_iter().map(Into::into).collect())
+    }
+
     /// Conversations, most recent first: the caller's, unassigned ones, or all.
     async fn conversations(
         &self,

@@ -51,5 +51,6 @@ id_type!(
     PbxServerId,
     ConnectionId,
     ConversationId,
-    MessageId
+    MessageId,
+    CannedReplyId
 );

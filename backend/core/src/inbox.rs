@@ -109,6 +109,16 @@ pub struct Sender {
     pub username: Option<String>,
 }
 
+/// A reply a company's agents reuse.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CannedReply {
+    pub id: crate::CannedReplyId,
+    pub tenant_id: TenantId,
+    pub title: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// A raw webhook payload, stored before it is acknowledged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InboundUpdate {

@@ -21,7 +21,7 @@ pub mod vault;
 
 pub use error::{Error, Result};
 pub use ids::{
-    ApiTokenId, CallId, ConnectionId, ConversationId, CustomerId, InvitationId, MessageId, PbxServerId, SessionId,
-    TaskId, TenantId, TrunkId, UserId,
+    ApiTokenId, CallId, CannedReplyId, ConnectionId, ConversationId, CustomerId, InvitationId, MessageId, PbxServerId,
+    SessionId, TaskId, TenantId, TrunkId, UserId,
 };
 pub use role::Role;

@@ -4,13 +4,15 @@
 //! through a [`TenantTx`], which is opened for exactly one tenant and filters every
 //! statement by it. There is no method that reads tenant data without one.
 use crate::calls::{Call, CallQuery};
-use crate::inbox::{ChannelConnection, Conversation, ConversationStatus, InboundUpdate, Message, OutboxItem};
+use crate::inbox::{
+    CannedReply, ChannelConnection, Conversation, ConversationStatus, InboundUpdate, Message, OutboxItem,
+};
 use crate::pbx::{PbxCallRecord, PbxLinkStatus, PbxServer};
 use crate::tasks::Task;
 use crate::telephony::{SipAccount, Trunk};
 use crate::{
-    ApiTokenId, CallId, ConnectionId, ConversationId, CustomerId, InvitationId, MessageId, PbxServerId, Result, Role,
-    SessionId, TenantId, TrunkId, UserId,
+    ApiTokenId, CallId, CannedReplyId, ConnectionId, ConversationId, CustomerId, InvitationId, MessageId, PbxServerId,
+    Result, Role, SessionId, TenantId, TrunkId, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -246,6 +248,10 @@ pub trait TenantTx: Send {
     async fn unread(&mut self, conversation: ConversationId, user: UserId) -> Result<u64>;
     /// Open conversations per assignee.
     async fn open_load(&mut self) -> Result<Vec<(UserId, u64)>>;
+    async fn insert_canned_reply(&mut self, reply: &CannedReply) -> Result<()>;
+    async fn delete_canned_reply(&mut self, id: CannedReplyId) -> Result<bool>;
+    /// By title.
+    async fn canned_replies(&mut self) -> Result<Vec<CannedReply>>;
     async fn put_outbox(&mut self, item: &OutboxItem) -> Result<()>;
     /// Takes a due reply for sending until `until`, if nobody else took it since it was read
     /// (its `next_attempt_at` is still `seen`).

@@ -431,3 +431,19 @@ pub mod outbox {
     }
     entity_boilerplate!();
 }
+
+pub mod canned_replies {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "canned_replies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub title: String,
+        pub text: String,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}

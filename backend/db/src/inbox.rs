@@ -6,9 +6,9 @@ use crate::database::set_local;
 use crate::entities::*;
 use chrono::{DateTime, Utc};
 use crm_core::inbox::{
-    Attachment, ChannelConnection, Conversation, ConversationStatus, InboundUpdate, Message, OutboxItem,
+    Attachment, CannedReply, ChannelConnection, Conversation, ConversationStatus, InboundUpdate, Message, OutboxItem,
 };
-use crm_core::{ConnectionId, ConversationId, CustomerId, MessageId, Result, TenantId, UserId};
+use crm_core::{CannedReplyId, ConnectionId, ConversationId, CustomerId, MessageId, Result, TenantId, UserId};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -483,4 +483,45 @@ pub async fn delete_outbox(txn: &DatabaseTransaction, t: Uuid, m: MessageId) -> 
         .await
         .map_err(db_err)?;
     Ok(())
+}
+
+pub async fn insert_canned_reply(txn: &DatabaseTransaction, r: &CannedReply) -> Result<()> {
+    let row = canned_replies::ActiveModel {
+        tenant_id: Set(r.tenant_id.0),
+        id: Set(r.id.0),
+        title: Set(r.title.clone()),
+        text: Set(r.text.clone()),
+        created_at: Set(r.created_at),
+    };
+    canned_replies::Entity::insert(row).exec(txn).await.map_err(db_err)?;
+    Ok(())
+}
+
+pub async fn delete_canned_reply(txn: &DatabaseTransaction, t: Uuid, id: CannedReplyId) -> Result<bool> {
+    let result = canned_replies::Entity::delete_many()
+        .filter(canned_replies::Column::TenantId.eq(t))
+        .filter(canned_replies::Column::Id.eq(id.0))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn canned_replies_of(txn: &DatabaseTransaction, t: Uuid) -> Result<Vec<CannedReply>> {
+    let rows = canned_replies::Entity::find()
+        .filter(canned_replies::Column::TenantId.eq(t))
+        .order_by_asc(canned_replies::Column::Title)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|m| CannedReply {
+            id: CannedReplyId(m.id),
+            tenant_id: TenantId(m.tenant_id),
+            title: m.title,
+            text: m.text,
+            created_at: m.created_at,
+        })
+        .collect())
 }

@@ -7,7 +7,7 @@ use crate::inbox;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::calls::{Call, CallQuery};
-use crm_core::inbox::{ChannelConnection, Conversation, ConversationStatus, Message, OutboxItem};
+use crm_core::inbox::{CannedReply, ChannelConnection, Conversation, ConversationStatus, Message, OutboxItem};
 use crm_core::pbx::PbxServer;
 use crm_core::ports::{
     Account, ApiToken, Customer, CustomerQuery, Invitation, Member, Page, Session, Tenant, TenantTx,
@@ -15,8 +15,8 @@ use crm_core::ports::{
 use crm_core::tasks::Task;
 use crm_core::telephony::{SipAccount, Trunk};
 use crm_core::{
-    ApiTokenId, CallId, ConnectionId, ConversationId, CustomerId, Error, InvitationId, MessageId, PbxServerId, Result,
-    Role, SessionId, TaskId, TenantId, TrunkId, UserId,
+    ApiTokenId, CallId, CannedReplyId, ConnectionId, ConversationId, CustomerId, Error, InvitationId, MessageId,
+    PbxServerId, Result, Role, SessionId, TaskId, TenantId, TrunkId, UserId,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
@@ -650,6 +650,18 @@ impl TenantTx for SqlTenantTx {
 
     async fn open_load(&mut self) -> Result<Vec<(UserId, u64)>> {
         inbox::open_load(&self.txn, self.t()).await
+    }
+
+    async fn insert_canned_reply(&mut self, reply: &CannedReply) -> Result<()> {
+        inbox::insert_canned_reply(&self.txn, reply).await
+    }
+
+    async fn delete_canned_reply(&mut self, id: CannedReplyId) -> Result<bool> {
+        inbox::delete_canned_reply(&self.txn, self.t(), id).await
+    }
+
+    async fn canned_replies(&mut self) -> Result<Vec<CannedReply>> {
+        inbox::canned_replies_of(&self.txn, self.t()).await
     }
 
     async fn put_outbox(&mut self, item: &OutboxItem) -> Result<()> {

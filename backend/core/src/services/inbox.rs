@@ -392,6 +392,8 @@ impl Services {
         let members = tx.members().await?;
         Ok(members
             .iter()
+            // Only people who have joined (an invitation not yet accepted cannot answer).
+            .filter(|m| m.account.password_hash.is_some())
             .map(|m| (load.get(&m.account.id).copied().unwrap_or(0), m.joined_at, m.account.id))
             .filter(|(open, _, _)| *open < self.inbox_open_limit)
             .min()
@@ -570,6 +572,42 @@ impl Services {
         let kind = EventKind::ConversationChanged { conversation_id: id, message_id: Some(message.id) };
         self.publish(principal.tenant_id, kind).await;
         Ok(message)
+    }
+
+    /// The company's canned replies, by title.
+    pub async fn canned_replies(&self, principal: &Principal) -> Result<Vec<CannedReply>> {
+        principal.require_scope("inbox:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let replies = tx.canned_replies().await?;
+        tx.commit().await?;
+        Ok(replies)
+    }
+
+    /// Adds a canned reply (owners and admins).
+    pub async fn create_canned_reply(&self, principal: &Principal, title: &str, text: &str) -> Result<CannedReply> {
+        principal.require_scope("inbox:write")?;
+        principal.require_admin()?;
+        let reply = CannedReply {
+            id: crate::CannedReplyId::new(),
+            tenant_id: principal.tenant_id,
+            title: check_len("title", title, 100)?,
+            text: check_len("text", text, MAX_TEXT)?,
+            created_at: Utc::now(),
+        };
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        tx.insert_canned_reply(&reply).await?;
+        tx.commit().await?;
+        Ok(reply)
+    }
+
+    pub async fn delete_canned_reply(&self, principal: &Principal, id: crate::CannedReplyId) -> Result<()> {
+        principal.require_scope("inbox:write")?;
+        principal.require_admin()?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        if !tx.delete_canned_reply(id).await? {
+            return Err(Error::NotFound);
+        }
+        tx.commit().await
     }
 
     /// Sends the replies that are due; how many were tried.

@@ -311,3 +311,83 @@ async fn an_instagram_account_through_its_facebook_page_works_like_messenger() {
     assert_eq!(sent.body["recipient"]["id"], "IGSID-7");
     assert_eq!(sent.body["message"]["text"], "49 dollars");
 }
+
+#[tokio::test]
+async fn new_conversations_are_shared_out_and_agents_work_them() {
+    let platform = Platform::start().await;
+    let app = inbox_app(&platform).await;
+    let gql = app.gql();
+    let owner = gql.sign_up("Acme", "ann@acme.test").await;
+    let api = gql.with_token(&owner.access);
+    let invite =
+        "mutation { inviteUser(email: \"bob@acme.test\", name: \"Bob\", role: AGENT) { user { id } inviteToken } }";
+    let invited = api.ok(invite, json!({})).await["inviteUser"].clone();
+    let bob_id = invited["user"]["id"].as_str().unwrap().to_owned();
+    let accept =
+        "mutation($t: String!) { acceptInvite(inviteToken: $t, password: \"bob's long password\") { accessToken } }";
+    let bob_token = gql.ok(accept, json!({ "t": invited["inviteToken"] })).await["acceptInvite"]["accessToken"].clone();
+    let bob = gql.with_token(bob_token.as_str().unwrap());
+
+    let connect = "mutation { connectTelegram(name: \"Bot\", botToken: \"123456789:AAE-secret\") { webhookPath } }";
+    let path = api.ok(connect, json!({})).await["connectTelegram"]["webhookPath"].as_str().unwrap().to_owned();
+    let secret = platform.requests("setWebhook").pop().unwrap().body["secret_token"].as_str().unwrap().to_owned();
+    let auth = [("x-telegram-bot-api-secret-token", secret.as_str())];
+    let from = |update: i64, chat: i64, text: &str| {
+        let mut u = telegram_text(update, update, text);
+        u["message"]["chat"]["id"] = json!(chat);
+        u["message"]["from"]["id"] = json!(chat);
+        serde_json::to_vec(&u).unwrap()
+    };
+    // Two new customers: the first conversation to the least loaded (both have none: the
+    // earliest member), the second to the other.
+    assert_eq!(post(&app, &path, &auth, from(1, 71, "first")).await, 200);
+    let mine = "{ conversations(scope: MINE) { id status messages { text } } }";
+    let ann_first = wait_for("routed", Duration::from_secs(10), || async {
+        let list = api.ok(mine, json!({})).await["conversations"].clone();
+        (list.as_array()?.len() == 1).then_some(list)
+    })
+    .await;
+    assert_eq!(post(&app, &path, &auth, from(2, 72, "second")).await, 200);
+    let bobs = wait_for("routed to Bob", Duration::from_secs(10), || async {
+        let list = bob.ok(mine, json!({})).await["conversations"].clone();
+        (list.as_array()?.len() == 1).then_some(list)
+    })
+    .await;
+    assert_eq!(bobs[0]["messages"][0]["text"], "second");
+    assert_eq!(ann_first[0]["messages"][0]["text"], "first");
+    let unassigned = api.ok("{ conversations(scope: UNASSIGNED) { id } }", json!({})).await;
+    assert_eq!(unassigned["conversations"], json!([]));
+
+    // Reassign, close, and a customer writing again reopens it.
+    let bobs_id = bobs[0]["id"].as_str().unwrap().to_owned();
+    let assign = "mutation($id: ID!, $u: ID) { assignConversation(id: $id, userId: $u) { assigneeId } }";
+    let moved = bob.ok(assign, json!({ "id": bobs_id, "u": owner.user_id })).await;
+    assert_eq!(moved["assignConversation"]["assigneeId"], owner.user_id.as_str());
+    assert_eq!(
+        bob.code(assign, json!({ "id": bobs_id, "u": uuid::Uuid::new_v4().to_string() })).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(bob.ok(mine, json!({})).await["conversations"], json!([]));
+    let close = "mutation($id: ID!) { closeConversation(id: $id) { status } }";
+    assert_eq!(api.ok(close, json!({ "id": bobs_id })).await["closeConversation"]["status"], "CLOSED");
+    let closed = api.ok("{ conversations(status: CLOSED) { id } }", json!({})).await;
+    assert_eq!(closed["conversations"][0]["id"], bobs_id.as_str());
+    assert_eq!(post(&app, &path, &auth, from(3, 72, "hello again")).await, 200);
+    wait_for("reopened", Duration::from_secs(10), || async {
+        let list = api.ok("{ conversations(status: CLOSED) { id } }", json!({})).await;
+        (list["conversations"] == json!([])).then_some(())
+    })
+    .await;
+    let reopen = "mutation($id: ID!) { reopenConversation(id: $id) { status } }";
+    assert_eq!(api.ok(reopen, json!({ "id": bobs_id })).await["reopenConversation"]["status"], "OPEN");
+
+    // Canned replies: admins keep them, everyone uses them.
+    let create = "mutation($t: String!, $x: String!) { createCannedReply(title: $t, text: $x) { id title } }";
+    assert_eq!(bob.code(create, json!({ "t": "Hours", "x": "We work 9 to 18." })).await, "FORBIDDEN");
+    assert_eq!(api.code(create, json!({ "t": "", "x": "x" })).await, "BAD_USER_INPUT");
+    api.ok(create, json!({ "t": "Hours", "x": "We work 9 to 18." })).await;
+    api.ok(create, json!({ "t": "Delivery", "x": "Tomorrow before noon." })).await;
+    let canned = bob.ok("{ cannedReplies { title text } }", json!({})).await;
+    assert_eq!(canned["cannedReplies"][0], json!({ "title": "Delivery", "text": "Tomorrow before noon." }));
+    assert_eq!(canned["cannedReplies"].as_array().unwrap().len(), 2);
+}
