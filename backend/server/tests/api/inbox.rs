@@ -360,6 +360,8 @@ async fn new_conversations_are_shared_out_and_agents_work_them() {
 
     // Reassign, close, and a customer writing again reopens it.
     let bobs_id = bobs[0]["id"].as_str().unwrap().to_owned();
+    let who = "query($id: ID!) { conversation(id: $id) { assigneeId } }";
+    assert_eq!(bob.ok(who, json!({ "id": bobs_id })).await["conversation"]["assigneeId"], bob_id.as_str());
     let assign = "mutation($id: ID!, $u: ID) { assignConversation(id: $id, userId: $u) { assigneeId } }";
     let moved = bob.ok(assign, json!({ "id": bobs_id, "u": owner.user_id })).await;
     assert_eq!(moved["assignConversation"]["assigneeId"], owner.user_id.as_str());
