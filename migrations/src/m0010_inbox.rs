@@ -72,12 +72,14 @@ CREATE TABLE messages (
     sender_user_id UUID,
     status TEXT NOT NULL CHECK (status IN ('received', 'queued', 'sent', 'failed')),
     error TEXT,
+    fetch_pending BOOLEAN NOT NULL,
     created_at TS NOT NULL,
     PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, connection_id, direction, external_id),
     FOREIGN KEY (tenant_id, conversation_id) REFERENCES conversations (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX messages_thread ON messages (tenant_id, conversation_id, id);
+CREATE INDEX messages_fetch ON messages (fetch_pending);
 CREATE TABLE conversation_reads (
     tenant_id UUID NOT NULL,
     conversation_id UUID NOT NULL,
@@ -118,8 +120,10 @@ impl MigrationTrait for Migration {
         rls::enable(manager, "channel_connections", "tenant_id", Some(webhook)).await?;
         let worker = |name: &str| format!("current_setting('app.{name}', true) = 'on'");
         rls::enable(manager, "inbound_updates", "tenant_id", Some(&worker("inbox_worker"))).await?;
+        rls::enable(manager, "messages", "tenant_id", Some(&format!("fetch_pending AND {}", worker("inbox_worker"))))
+            .await?;
         rls::enable(manager, "outbox", "tenant_id", Some(&worker("outbox_worker"))).await?;
-        for table in ["customer_identities", "conversations", "messages", "conversation_reads", "canned_replies"] {
+        for table in ["customer_identities", "conversations", "conversation_reads", "canned_replies"] {
             rls::enable(manager, table, "tenant_id", None).await?;
         }
         rls::grant_app_role(manager).await

@@ -54,10 +54,26 @@ impl From<inbox::ChannelConnection> for Channel {
 }
 
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Attachment {
     /// image, audio, video or file.
     pub kind: String,
     pub name: Option<String>,
+    /// Why it could not be copied from the platform.
+    pub error: Option<String>,
+    #[graphql(skip)]
+    pub tenant: crm_core::TenantId,
+    #[graphql(skip)]
+    pub key: Option<String>,
+}
+
+#[ComplexObject]
+impl Attachment {
+    /// A signed, expiring download link, once our copy is stored (null while it is fetched).
+    async fn url(&self, ctx: &Context<'_>) -> Option<String> {
+        let key = self.key.as_ref()?;
+        Some(crate::context::services(ctx).download_url(self.tenant, key))
+    }
 }
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -83,7 +99,11 @@ impl From<inbox::Message> for Message {
             conversation_id: ID(m.conversation_id.to_string()),
             direction: m.direction.into(),
             text: m.text,
-            attachments: m.attachments.into_iter().map(|a| Attachment { kind: a.kind, name: a.name }).collect(),
+            attachments: m
+                .attachments
+                .into_iter()
+                .map(|a| Attachment { kind: a.kind, name: a.name, error: a.error, tenant: m.tenant_id, key: a.key })
+                .collect(),
             sender_user_id: m.sender_user_id.map(|u| ID(u.to_string())),
             status: m.status.into(),
             error: m.error,

@@ -70,7 +70,7 @@ pub fn read(payload: &str) -> Result<Inbound, String> {
                     "video" => "video",
                     _ => "file",
                 };
-                Some(Attachment { kind: kind.into(), source, name: None })
+                Some(Attachment::new(kind, source, None))
             })
             .collect::<Vec<_>>();
         (mid, message["text"].as_str().map(str::to_owned), attachments)

@@ -1,7 +1,7 @@
 //! The channels adapter as the domain sees it (`crm_core::inbox::ChannelPlatforms`).
 use crate::{meta, telegram};
 use crm_core::ConnectionId;
-use crm_core::inbox::{ChannelKind, ChannelPlatforms, ChannelSecrets, Inbound, Message, SendOutcome};
+use crm_core::inbox::{ChannelKind, ChannelPlatforms, ChannelSecrets, FetchError, Inbound, Message, SendOutcome};
 use serde_json::json;
 use std::time::Duration;
 
@@ -70,6 +70,28 @@ impl ChannelPlatforms for Platforms {
         meta::profile(&self.http, &self.settings.graph_api, &secrets.token, external_id, fields).await
     }
 
+    async fn fetch(
+        &self,
+        kind: ChannelKind,
+        secrets: &ChannelSecrets,
+        source: &str,
+    ) -> Result<(bytes::Bytes, String), FetchError> {
+        let url = match kind {
+            ChannelKind::Telegram => {
+                let base = &self.settings.telegram_api;
+                let file = telegram::call(&self.http, base, &secrets.token, "getFile", json!({ "file_id": source }))
+                    .await
+                    .map_err(|f| FetchError { permanent: !f.retry, reason: f.description })?;
+                let path = file["file_path"]
+                    .as_str()
+                    .ok_or_else(|| FetchError { permanent: true, reason: "Telegram gave no file path".into() })?;
+                format!("{base}/file/bot{}/{path}", secrets.token)
+            }
+            ChannelKind::Messenger | ChannelKind::Instagram => source.to_owned(),
+        };
+        download(&self.http, &url).await
+    }
+
     async fn send(
         &self,
         kind: ChannelKind,
@@ -97,4 +119,32 @@ impl ChannelPlatforms for Platforms {
             }
         }
     }
+}
+
+/// Files larger than this are not copied (Telegram's bots cannot fetch more either).
+const MAX_FILE: usize = 20 * 1024 * 1024;
+
+async fn download(http: &reqwest::Client, url: &str) -> Result<(bytes::Bytes, String), FetchError> {
+    let failed = |permanent: bool, reason: String| FetchError { permanent, reason };
+    let response = http.get(url).send().await.map_err(|e| failed(false, telegram::without_url(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        // Gone or refused for good; anything else may pass.
+        let permanent = status.is_client_error() && status.as_u16() != 429;
+        return Err(failed(permanent, format!("the platform answered {status}")));
+    }
+    if response.content_length().is_some_and(|n| n > MAX_FILE as u64) {
+        return Err(failed(true, "larger than 20 MB".into()));
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let body = response.bytes().await.map_err(|e| failed(false, telegram::without_url(&e)))?;
+    if body.len() > MAX_FILE {
+        return Err(failed(true, "larger than 20 MB".into()));
+    }
+    Ok((body, content_type))
 }

@@ -81,11 +81,11 @@ pub fn read(payload: &str) -> Result<Inbound, String> {
     let Some(from) = message.from.filter(|f| !f.is_bot) else { return Ok(Inbound::Ignored("not from a person")) };
     let mut attachments = Vec::new();
     if let Some(photo) = message.photo.and_then(|sizes| sizes.into_iter().last()) {
-        attachments.push(Attachment { kind: "image".into(), source: photo.file_id, name: None });
+        attachments.push(Attachment::new("image", photo.file_id, None));
     }
     for (kind, file) in [("audio", message.voice), ("video", message.video), ("file", message.document)] {
         if let Some(file) = file {
-            attachments.push(Attachment { kind: kind.into(), source: file.file_id, name: file.file_name });
+            attachments.push(Attachment::new(kind, file.file_id, file.file_name));
         }
     }
     let text = message.text.or(message.caption);

@@ -59,9 +59,34 @@ pub struct Conversation {
 pub struct Attachment {
     /// image, audio, video, file.
     pub kind: String,
-    /// Where the platform keeps it (Telegram file id, Meta URL), until it is fetched.
+    /// Where the platform keeps it (Telegram file id, Meta URL; a URL for our own sends).
     pub source: String,
     pub name: Option<String>,
+    /// Our copy in object storage, once fetched.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Why it could not be fetched, when the platform will never give it.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl Attachment {
+    pub fn new(kind: &str, source: String, name: Option<String>) -> Self {
+        Self { kind: kind.to_owned(), source, name, key: None, error: None }
+    }
+
+    /// Still to be copied from the platform.
+    pub fn pending(&self) -> bool {
+        self.key.is_none() && self.error.is_none()
+    }
+}
+
+/// Why a file could not be fetched from a platform.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchError {
+    /// The platform will never give it (gone, too big): stop trying.
+    pub permanent: bool,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -224,6 +249,13 @@ pub trait ChannelPlatforms: Send + Sync + 'static {
         secrets: &ChannelSecrets,
         external_id: &str,
     ) -> Option<(Option<String>, Option<String>)>;
+    /// A file a message carried, as bytes and its content type.
+    async fn fetch(
+        &self,
+        kind: ChannelKind,
+        secrets: &ChannelSecrets,
+        source: &str,
+    ) -> Result<(bytes::Bytes, String), FetchError>;
     /// Sends `message` into `thread`; `tag` is Meta's message tag when one is needed.
     async fn send(
         &self,

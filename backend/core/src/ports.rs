@@ -144,6 +144,8 @@ pub trait Database: Send + Sync + 'static {
     async fn store_updates(&self, updates: &[InboundUpdate]) -> Result<usize>;
     /// Stored payloads not processed yet, oldest first, of every tenant.
     async fn pending_updates(&self, limit: u64) -> Result<Vec<InboundUpdate>>;
+    /// Inbound messages with attachments still to copy from the platform, of every tenant.
+    async fn pending_fetches(&self, limit: u64) -> Result<Vec<Message>>;
     /// Replies due to be sent (or retried), of every tenant.
     async fn due_outbox(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxItem>>;
     /// Checks the connection (readiness).

@@ -239,6 +239,13 @@ impl Database for SqlDatabase {
         Ok(pending)
     }
 
+    async fn pending_fetches(&self, limit: u64) -> Result<Vec<crm_core::inbox::Message>> {
+        let txn = self.begin().await?;
+        let pending = crate::inbox::pending_fetches(&txn, limit).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(pending)
+    }
+
     async fn due_outbox(&self, now: chrono::DateTime<chrono::Utc>, limit: u64) -> Result<Vec<OutboxItem>> {
         let txn = self.begin().await?;
         let due = crate::inbox::due_outbox(&txn, now, limit).await?;

@@ -394,6 +394,8 @@ pub mod messages {
         pub sender_user_id: Option<Uuid>,
         pub status: String,
         pub error: Option<String>,
+        /// Attachments still to copy from the platform.
+        pub fetch_pending: bool,
         pub created_at: DateTimeUtc,
     }
     entity_boilerplate!();

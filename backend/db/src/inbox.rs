@@ -103,6 +103,9 @@ fn message_row(m: &Message) -> messages::ActiveModel {
         sender_user_id: Set(m.sender_user_id.map(|u| u.0)),
         status: Set(m.status.as_str().to_owned()),
         error: Set(m.error.clone()),
+        fetch_pending: Set(
+            m.attachments.iter().any(Attachment::pending) && m.direction == crm_core::inbox::MessageDirection::Inbound
+        ),
         created_at: Set(m.created_at),
     }
 }
@@ -171,6 +174,18 @@ pub async fn pending_updates(txn: &DatabaseTransaction, limit: u64) -> Result<Ve
         .await
         .map_err(db_err)?;
     Ok(rows.into_iter().map(update).collect())
+}
+
+pub async fn pending_fetches(txn: &DatabaseTransaction, limit: u64) -> Result<Vec<Message>> {
+    set_local(txn, "app.inbox_worker", "on".into()).await.map_err(db_err)?;
+    let rows = messages::Entity::find()
+        .filter(messages::Column::FetchPending.eq(true))
+        .order_by_asc(messages::Column::Id)
+        .limit(limit)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    rows.into_iter().map(message).collect()
 }
 
 pub async fn due_outbox(txn: &DatabaseTransaction, now: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxItem>> {

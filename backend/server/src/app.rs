@@ -124,6 +124,7 @@ impl App {
                     graph_api: config.meta_graph_url.clone(),
                     public_url: config.public_url.clone(),
                 })),
+                store.clone(),
                 config.inbox_open_limit,
             );
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())

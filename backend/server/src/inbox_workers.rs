@@ -11,7 +11,7 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 const BATCH: u64 = 200;
 
 pub struct InboxWorkers {
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    tasks: [tokio::task::JoinHandle<()>; 3],
 }
 
 impl Drop for InboxWorkers {
@@ -23,7 +23,13 @@ impl Drop for InboxWorkers {
 }
 
 pub fn start(services: Services) -> InboxWorkers {
-    InboxWorkers { tasks: [tokio::spawn(process(services.clone())), tokio::spawn(deliver(services))] }
+    InboxWorkers {
+        tasks: [
+            tokio::spawn(process(services.clone())),
+            tokio::spawn(fetch(services.clone())),
+            tokio::spawn(deliver(services)),
+        ],
+    }
 }
 
 async fn process(services: Services) {
@@ -33,7 +39,21 @@ async fn process(services: Services) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cannot read stored webhook payloads; retrying"),
         }
+
         let _ = tokio::time::timeout(LOOK_EVERY, services.inbox_signal().notified()).await;
+    }
+}
+
+/// The files received messages carried, copied from the platforms (apart from filing, which
+/// must not wait on downloads).
+async fn fetch(services: Services) {
+    loop {
+        match services.fetch_pending_attachments(BATCH).await {
+            Ok(n) if n as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read messages with attachments to copy; retrying"),
+        }
+        tokio::time::sleep(LOOK_EVERY).await;
     }
 }
 

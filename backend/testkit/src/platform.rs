@@ -11,6 +11,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// What every file download answers.
+pub const FILE_BYTES: &[u8] = b"\xff\xd8\xff\xe0 a small JPEG stand-in";
+
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub method: String,
@@ -91,6 +94,10 @@ async fn answer(
     }
     inner.sent += 1;
     let n = inner.sent;
+    // Files: Telegram's download path and a Meta CDN stand-in give the same bytes.
+    if method == Method::GET && (path.contains("/file/bot") || path.starts_with("/cdn/")) {
+        return ([("content-type", "image/jpeg")], FILE_BYTES).into_response();
+    }
     let query = uri.query().unwrap_or("");
     if method == Method::GET && query.contains("fields=") {
         // Meta's User Profile API.
@@ -105,6 +112,8 @@ async fn answer(
         "getMe" => {
             json!({ "ok": true, "result": { "id": 123456789, "is_bot": true, "first_name": "Acme", "username": "acme_bot" } })
         }
+        "getFile" => json!({ "ok": true, "result": { "file_id": body["file_id"], "file_unique_id": "u1",
+            "file_size": FILE_BYTES.len(), "file_path": format!("photos/{}.jpg", body["file_id"].as_str().unwrap_or("x")) } }),
         "setWebhook" | "deleteWebhook" => json!({ "ok": true, "result": true, "description": "Webhook was set" }),
         "sendMessage" => json!({ "ok": true, "result": {
             "message_id": 1000 + n, "date": 1441645532,

@@ -574,6 +574,57 @@ impl Services {
         Ok(message)
     }
 
+    /// Copies attachments of received messages from the platforms to object storage; how many
+    /// messages were looked at. One that fails for now is tried again on the next round.
+    pub async fn fetch_pending_attachments(&self, limit: u64) -> Result<usize> {
+        let pending = self.db.pending_fetches(limit).await?;
+        let count = pending.len();
+        for message in pending {
+            if let Err(error) = self.fetch_attachments(message).await {
+                tracing::warn!(%error, "attachments not copied yet; will retry");
+            }
+        }
+        Ok(count)
+    }
+
+    async fn fetch_attachments(&self, mut message: Message) -> Result<()> {
+        let tenant = message.tenant_id;
+        let store = self.store.as_ref().ok_or_else(|| Error::internal("no object store configured"))?;
+        let mut tx = self.db.tenant(tenant).await?;
+        let connection = tx.connection(message.connection_id).await?;
+        tx.commit().await?;
+        let secrets = connection.as_ref().map(|c| self.channel_secrets(c)).transpose()?;
+        for (n, attachment) in message.attachments.iter_mut().enumerate().filter(|(_, a)| a.pending()) {
+            let (Some(connection), Some(secrets)) = (&connection, &secrets) else {
+                attachment.error = Some("the channel was disconnected".into());
+                continue;
+            };
+            match self.platforms()?.fetch(connection.kind, secrets, &attachment.source).await {
+                Ok((body, content_type)) => {
+                    let key = crate::storage::tenant_key(tenant, &format!("attachments/{}/{n}", message.id))?;
+                    store.put(&key, body, &content_type).await?;
+                    attachment.key = Some(key);
+                }
+                Err(failure) if failure.permanent => attachment.error = Some(failure.reason),
+                Err(failure) => {
+                    tracing::warn!(reason = failure.reason, message = %message.id, "a platform did not give a file yet");
+                }
+            }
+        }
+        let mut tx = self.db.tenant(tenant).await?;
+        tx.update_message(&message).await?;
+        tx.commit().await?;
+        let kind =
+            EventKind::ConversationChanged { conversation_id: message.conversation_id, message_id: Some(message.id) };
+        self.publish(tenant, kind).await;
+        Ok(())
+    }
+
+    /// A signed, expiring download link for a stored object of `tenant`.
+    pub fn download_url(&self, tenant: TenantId, key: &str) -> String {
+        self.signer.sign(tenant, key, self.settings.download_ttl_secs)
+    }
+
     /// The company's canned replies, by title.
     pub async fn canned_replies(&self, principal: &Principal) -> Result<Vec<CannedReply>> {
         principal.require_scope("inbox:read")?;

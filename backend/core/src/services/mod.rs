@@ -72,6 +72,8 @@ pub struct Services {
     channels: Option<Arc<dyn crate::inbox::ChannelPlatforms>>,
     /// Open conversations an agent may hold before new ones go to others.
     inbox_open_limit: u64,
+    /// Where message attachments are kept (set with the channels).
+    store: Option<Arc<dyn crate::storage::ObjectStore>>,
     inbox_signal: Arc<tokio::sync::Notify>,
     outbox_signal: Arc<tokio::sync::Notify>,
     account_failures: Arc<FailureLimiter>,
@@ -97,6 +99,7 @@ impl Services {
             dialer: Arc::default(),
             channels: None,
             inbox_open_limit: inbox::DEFAULT_OPEN_LIMIT,
+            store: None,
             inbox_signal: Arc::default(),
             outbox_signal: Arc::default(),
             db,
@@ -115,8 +118,14 @@ impl Services {
     }
 
     /// The messaging platforms' APIs, and how many open conversations an agent may hold.
-    pub fn with_channels(mut self, platforms: Arc<dyn crate::inbox::ChannelPlatforms>, open_limit: u64) -> Self {
+    pub fn with_channels(
+        mut self,
+        platforms: Arc<dyn crate::inbox::ChannelPlatforms>,
+        store: Arc<dyn crate::storage::ObjectStore>,
+        open_limit: u64,
+    ) -> Self {
         self.channels = Some(platforms);
+        self.store = Some(store);
         self.inbox_open_limit = open_limit;
         self
     }

@@ -34,7 +34,7 @@ async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: Vec<u8>
     request.send().await.unwrap().status().as_u16()
 }
 
-const CONVERSATIONS: &str = "{ conversations { id status blocked customer { name } messages { direction text status error attachments { kind } } } }";
+const CONVERSATIONS: &str = "{ conversations { id status blocked customer { name } messages { direction text status error attachments { kind url error } } } }";
 
 async fn conversations(api: &Gql) -> Value {
     api.ok(CONVERSATIONS, json!({})).await["conversations"].clone()
@@ -111,7 +111,19 @@ async fn a_telegram_bot_brings_customers_into_the_inbox_and_replies_reach_them()
     let texts: Vec<&str> =
         conversation["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["Hello, do you deliver?", "this one"]);
-    assert_eq!(conversation["messages"][1]["attachments"], json!([{ "kind": "image" }]));
+    assert_eq!(conversation["messages"][1]["attachments"][0]["kind"], "image");
+    // The photo (its largest size) is copied to our storage and served by a signed link.
+    let url = wait_for("the photo copied", Duration::from_secs(10), || async {
+        let list = conversations(&api).await;
+        list[0]["messages"][1]["attachments"][0]["url"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert_eq!(platform.requests("getFile")[0].body["file_id"], "large");
+    let photo = app.http.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(photo.headers()["content-type"], "image/jpeg");
+    assert_eq!(photo.bytes().await.unwrap().as_ref(), crm_testkit::platform::FILE_BYTES);
+    let forged = url.replace("sig=", "sig=00");
+    assert_eq!(app.http.get(app.url(&forged)).send().await.unwrap().status().as_u16(), 404);
     let conversation_id = conversation["id"].as_str().unwrap().to_owned();
     let unread = "query($id: ID!) { conversation(id: $id) { unread assigneeId } }";
     let before = api.ok(unread, json!({ "id": conversation_id })).await["conversation"].clone();
@@ -304,6 +316,21 @@ async fn an_instagram_account_through_its_facebook_page_works_like_messenger() {
     })
     .await;
     assert_eq!(list[0]["customer"]["name"], "Peter Chang", "the name from Instagram's profile");
+    // A photo: Meta gives a URL; our copy is kept and served by a signed link.
+    let at = chrono::Utc::now().timestamp_millis();
+    let photo = serde_json::to_vec(&json!({ "object": "instagram", "entry": [{ "id": "17841400000000000", "time": at, "messaging": [
+        { "sender": { "id": "IGSID-7" }, "recipient": { "id": "17841400000000000" }, "timestamp": at,
+          "message": { "mid": "mid.ig.2", "attachments": [{ "type": "image", "payload": { "url": format!("{}/cdn/bag.jpg", platform.url) } }] } }
+    ] }] }))
+    .unwrap();
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &sign("ig-secret", &photo))], photo).await, 200);
+    let url = wait_for("the photo copied", Duration::from_secs(10), || async {
+        let list = conversations(&api).await;
+        list[0]["messages"][1]["attachments"][0]["url"].as_str().map(str::to_owned)
+    })
+    .await;
+    let copy = app.http.get(app.url(&url)).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(copy.as_ref(), crm_testkit::platform::FILE_BYTES);
     let send = "mutation($c: ID!, $t: String!) { sendMessage(conversationId: $c, text: $t) { id } }";
     api.ok(send, json!({ "c": list[0]["id"], "t": "49 dollars" })).await;
     let sent = platform.wait_requests("messages", 1).await.remove(0);
