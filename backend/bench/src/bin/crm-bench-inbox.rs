@@ -42,7 +42,7 @@ async fn main() -> Result<()> {
     )
     .await?;
     let path = channel["connectTelegram"]["webhookPath"].as_str().context("connect")?.to_owned();
-    let secret = platform.secret.lock().unwrap().clone().context("setWebhook")?;
+    let secret = platform.secret.lock().unwrap_or_else(|e| e.into_inner()).clone().context("setWebhook")?;
 
     // Baseline: the same payloads inserted straight into Postgres, one statement each.
     admin.execute_unprepared("CREATE TABLE bench_ingest (key TEXT PRIMARY KEY, payload TEXT NOT NULL)").await?;
@@ -224,7 +224,8 @@ async fn start_platform(addr: &str, sent: Arc<AtomicU64>) -> Result<Arc<Platform
                     let result = match method.as_str() {
                         "getMe" => json!({ "id": 42, "is_bot": true, "first_name": "Bench", "username": "bench_bot" }),
                         "setWebhook" => {
-                            *p.secret.lock().unwrap() = body["secret_token"].as_str().map(str::to_owned);
+                            *p.secret.lock().unwrap_or_else(|e| e.into_inner()) =
+                                body["secret_token"].as_str().map(str::to_owned);
                             json!(true)
                         }
                         "sendMessage" => {
