@@ -5,7 +5,8 @@ use crate::query::{parse_id, parse_tenant};
 use crate::types::*;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use crm_core::services::{
-    CustomerInput, CustomerPatch, MetaInput, PbxServerInput, RegistrationInput, SignUp, TrunkInput as DomainTrunkInput,
+    CustomerInput, CustomerPatch, MetaInput, OutgoingFile, PbxServerInput, RegistrationInput, SignUp,
+    TrunkInput as DomainTrunkInput,
 };
 use crm_core::{ApiTokenId, ConnectionId, ConversationId, CustomerId, PbxServerId, TrunkId, UserId};
 
@@ -70,6 +71,20 @@ pub struct MessengerInput {
     pub app_secret: String,
     /// What Meta presents when it checks the webhook address; stored hashed.
     pub verify_token: String,
+}
+
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Image,
+    Document,
+}
+
+/// A file to send, by an address the platform can fetch it from.
+#[derive(InputObject)]
+pub struct FileInput {
+    pub kind: FileKind,
+    pub url: String,
+    pub name: Option<String>,
 }
 
 /// An Instagram professional account linked to a Facebook page.
@@ -268,11 +283,27 @@ impl Mutation {
         Ok(true)
     }
 
-    /// Replies in a conversation. The reply is queued and sent (retried when the platform is
-    /// away or busy); its `status` becomes SENT or FAILED with the platform's reason.
-    async fn send_message(&self, ctx: &Context<'_>, conversation_id: ID, text: String) -> ApiResult<InboxMessage> {
+    /// Replies in a conversation with a text, a file (an image or a document, by its public
+    /// address), or both (Telegram: the text becomes the caption). The reply is queued and
+    /// sent (retried when the platform is away or busy); its `status` becomes SENT, or FAILED
+    /// with the platform's reason.
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        text: Option<String>,
+        file: Option<FileInput>,
+    ) -> ApiResult<InboxMessage> {
         let id: ConversationId = parse_id("conversationId", &conversation_id)?;
-        Ok(services(ctx).send_message(principal(ctx)?, id, &text).await?.into())
+        let file = file.map(|f| OutgoingFile {
+            kind: match f.kind {
+                FileKind::Image => "image",
+                FileKind::Document => "file",
+            },
+            url: f.url,
+            name: f.name,
+        });
+        Ok(services(ctx).send_message(principal(ctx)?, id, text.as_deref(), file).await?.into())
     }
 
     /// Adds a canned reply (owners and admins).

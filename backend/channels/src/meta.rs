@@ -130,8 +130,15 @@ pub async fn profile(
 }
 
 /// The Send API's body for a text reply; `tag` only outside the 24-hour window.
-pub fn send_body(recipient: &str, text: &str, tag: Option<&str>) -> Value {
-    let mut body = json!({ "recipient": { "id": recipient }, "message": { "text": text } });
+pub fn send_body(recipient: &str, text: &str, file: Option<&Attachment>, tag: Option<&str>) -> Value {
+    let message = match file {
+        Some(file) => {
+            let kind = if file.kind == "image" { "image" } else { "file" };
+            json!({ "attachment": { "type": kind, "payload": { "url": file.source, "is_reusable": true } } })
+        }
+        None => json!({ "text": text }),
+    };
+    let mut body = json!({ "recipient": { "id": recipient }, "message": message });
     match tag {
         Some(tag) => {
             body["messaging_type"] = json!("MESSAGE_TAG");
@@ -219,8 +226,8 @@ mod tests {
 
     #[test]
     fn replies_outside_the_window_carry_the_human_agent_tag() {
-        assert_eq!(send_body("P", "hi", None)["messaging_type"], "RESPONSE");
-        let tagged = send_body("P", "hi", Some("HUMAN_AGENT"));
+        assert_eq!(send_body("P", "hi", None, None)["messaging_type"], "RESPONSE");
+        let tagged = send_body("P", "hi", None, Some("HUMAN_AGENT"));
         assert_eq!(
             (tagged["messaging_type"].as_str(), tagged["tag"].as_str()),
             (Some("MESSAGE_TAG"), Some("HUMAN_AGENT"))

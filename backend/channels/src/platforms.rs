@@ -103,9 +103,8 @@ impl ChannelPlatforms for Platforms {
         let text = message.text.as_deref().unwrap_or("");
         match kind {
             ChannelKind::Telegram => {
-                let body = telegram::send_body(thread, text);
-                match telegram::call(&self.http, &self.settings.telegram_api, &secrets.token, "sendMessage", body).await
-                {
+                let (method, body) = telegram::send_body(thread, text, message.attachments.first());
+                match telegram::call(&self.http, &self.settings.telegram_api, &secrets.token, method, body).await {
                     Ok(sent) => match sent["message_id"].as_i64() {
                         Some(id) => SendOutcome::Sent { external_id: format!("{thread}:{id}") },
                         None => SendOutcome::Retry { after: None, error: "Telegram gave no message id".into() },
@@ -114,7 +113,7 @@ impl ChannelPlatforms for Platforms {
                 }
             }
             ChannelKind::Messenger | ChannelKind::Instagram => {
-                let body = meta::send_body(thread, text, tag);
+                let body = meta::send_body(thread, text, message.attachments.first(), tag);
                 meta::send(&self.http, &self.settings.graph_api, &secrets.token, &body).await
             }
         }

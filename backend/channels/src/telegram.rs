@@ -166,8 +166,21 @@ impl Failure {
     }
 }
 
-pub fn send_body(chat: &str, text: &str) -> Value {
-    json!({ "chat_id": chat, "text": text })
+/// The method and body of a reply: a text, or a photo or document by URL with the text as
+/// its caption.
+pub fn send_body(chat: &str, text: &str, file: Option<&Attachment>) -> (&'static str, Value) {
+    match file {
+        None => ("sendMessage", json!({ "chat_id": chat, "text": text })),
+        Some(file) => {
+            let (method, field) =
+                if file.kind == "image" { ("sendPhoto", "photo") } else { ("sendDocument", "document") };
+            let mut body = json!({ "chat_id": chat, field: file.source });
+            if !text.is_empty() {
+                body["caption"] = json!(text);
+            }
+            (method, body)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ async fn answer(
         "getFile" => json!({ "ok": true, "result": { "file_id": body["file_id"], "file_unique_id": "u1",
             "file_size": FILE_BYTES.len(), "file_path": format!("photos/{}.jpg", body["file_id"].as_str().unwrap_or("x")) } }),
         "setWebhook" | "deleteWebhook" => json!({ "ok": true, "result": true, "description": "Webhook was set" }),
-        "sendMessage" => json!({ "ok": true, "result": {
+        "sendMessage" | "sendPhoto" | "sendDocument" => json!({ "ok": true, "result": {
             "message_id": 1000 + n, "date": 1441645532,
             "chat": { "id": body["chat_id"].as_str().and_then(|c| c.parse::<i64>().ok()), "type": "private" },
             "text": body["text"] } }),

@@ -24,6 +24,24 @@ pub struct MetaInput {
     pub verify_token: SecretString,
 }
 
+/// A file to send, by a public URL the platform fetches it from.
+#[derive(Clone, Debug)]
+pub struct OutgoingFile {
+    /// `image` or `file`.
+    pub kind: &'static str,
+    pub url: String,
+    pub name: Option<String>,
+}
+
+fn check_file(file: OutgoingFile) -> Result<Attachment> {
+    let url = url::Url::parse(file.url.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some())
+        .ok_or_else(|| Error::bad_input("file", "give the file's public http(s) address"))?;
+    let name = file.name.map(|n| check_len("file", &n, 200)).transpose()?;
+    Ok(Attachment::new(file.kind, url.to_string(), name))
+}
+
 /// Open conversations an agent may hold before new ones go to others.
 pub const DEFAULT_OPEN_LIMIT: u64 = 50;
 const MAX_TEXT: usize = 4096;
@@ -517,11 +535,21 @@ impl Services {
     }
 
     /// Queues a reply; the outbox sends it (and retries) and reports delivery on the message.
-    pub async fn send_message(&self, principal: &Principal, id: ConversationId, text: &str) -> Result<Message> {
+    pub async fn send_message(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        text: Option<&str>,
+        file: Option<OutgoingFile>,
+    ) -> Result<Message> {
         principal.require_scope("inbox:write")?;
-        let text = text.trim();
-        if text.is_empty() || text.chars().count() > MAX_TEXT {
-            return Err(Error::bad_input("text", format!("a reply is 1 to {MAX_TEXT} characters")));
+        let text = text.map(str::trim).filter(|t| !t.is_empty());
+        if text.is_some_and(|t| t.chars().count() > MAX_TEXT) {
+            return Err(Error::bad_input("text", format!("a reply is at most {MAX_TEXT} characters")));
+        }
+        let attachment = file.map(check_file).transpose()?;
+        if text.is_none() && attachment.is_none() {
+            return Err(Error::bad_input("text", "write a reply or attach a file"));
         }
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let conversation = tx.conversation(id).await?.ok_or(Error::NotFound)?;
@@ -529,6 +557,12 @@ impl Services {
             .connection(conversation.connection_id)
             .await?
             .ok_or_else(|| Error::Conflict("this channel was disconnected".into()))?;
+        if connection.kind != ChannelKind::Telegram && text.is_some() && attachment.is_some() {
+            return Err(Error::bad_input(
+                "file",
+                "Meta takes a text or a file per message: send them one after the other",
+            ));
+        }
         if conversation.blocked {
             return Err(Error::Conflict("the customer blocked this bot: replies cannot reach them".into()));
         }
@@ -546,8 +580,8 @@ impl Services {
             conversation_id: id,
             connection_id: connection.id,
             direction: MessageDirection::Outbound,
-            text: Some(text.to_owned()),
-            attachments: Vec::new(),
+            text: text.map(str::to_owned),
+            attachments: attachment.into_iter().collect(),
             external_id: None,
             sender_user_id: Some(principal.user_id),
             status: DeliveryStatus::Queued,

@@ -12,7 +12,7 @@ mod users;
 pub use api_tokens::NewApiToken;
 pub use auth::{AuthTokens, SignUp};
 pub use customers::{CustomerInput, CustomerPatch};
-pub use inbox::{DEFAULT_OPEN_LIMIT, MetaInput};
+pub use inbox::{DEFAULT_OPEN_LIMIT, MetaInput, OutgoingFile};
 pub use limiter::FailureLimiter;
 pub use pbx_servers::PbxServerInput;
 pub use telephony::{NewSipAccount, RegistrationInput, TrunkInput};

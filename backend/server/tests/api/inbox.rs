@@ -337,6 +337,17 @@ async fn an_instagram_account_through_its_facebook_page_works_like_messenger() {
     assert!(sent.query.contains("access_token=EAAB-ig-token"));
     assert_eq!(sent.body["recipient"]["id"], "IGSID-7");
     assert_eq!(sent.body["message"]["text"], "49 dollars");
+    // Meta takes a text or a file per message.
+    let with_file =
+        "mutation($c: ID!, $t: String, $f: FileInput) { sendMessage(conversationId: $c, text: $t, file: $f) { id } }";
+    let photo = json!({ "kind": "IMAGE", "url": "https://cdn.acme.test/bag.jpg" });
+    assert_eq!(api.code(with_file, json!({ "c": list[0]["id"], "t": "look", "f": photo })).await, "BAD_USER_INPUT");
+    api.ok(with_file, json!({ "c": list[0]["id"], "f": photo })).await;
+    let sent = platform.wait_requests("messages", 2).await.remove(1);
+    assert_eq!(
+        sent.body["message"],
+        json!({ "attachment": { "type": "image", "payload": { "url": "https://cdn.acme.test/bag.jpg", "is_reusable": true } } })
+    );
 }
 
 #[tokio::test]
@@ -419,4 +430,22 @@ async fn new_conversations_are_shared_out_and_agents_work_them() {
     let canned = bob.ok("{ cannedReplies { title text } }", json!({})).await;
     assert_eq!(canned["cannedReplies"][0], json!({ "title": "Delivery", "text": "Tomorrow before noon." }));
     assert_eq!(canned["cannedReplies"].as_array().unwrap().len(), 2);
+
+    // Files go by their address: a photo with its caption, a document.
+    let send =
+        "mutation($c: ID!, $t: String, $f: FileInput) { sendMessage(conversationId: $c, text: $t, file: $f) { id } }";
+    let photo = json!({ "kind": "IMAGE", "url": "https://cdn.acme.test/catalogue/bag.jpg" });
+    api.ok(send, json!({ "c": bobs_id, "t": "The red one", "f": photo })).await;
+    let document = json!({ "kind": "DOCUMENT", "url": "https://cdn.acme.test/price-list.pdf", "name": "Prices" });
+    api.ok(send, json!({ "c": bobs_id, "f": document })).await;
+    let sent = platform.wait_requests("sendPhoto", 1).await.remove(0);
+    assert_eq!(
+        sent.body,
+        json!({ "chat_id": "72", "photo": "https://cdn.acme.test/catalogue/bag.jpg", "caption": "The red one" })
+    );
+    let sent = platform.wait_requests("sendDocument", 1).await.remove(0);
+    assert_eq!(sent.body, json!({ "chat_id": "72", "document": "https://cdn.acme.test/price-list.pdf" }));
+    assert_eq!(api.code(send, json!({ "c": bobs_id })).await, "BAD_USER_INPUT");
+    let local = json!({ "kind": "IMAGE", "url": "file:///etc/passwd" });
+    assert_eq!(api.code(send, json!({ "c": bobs_id, "f": local })).await, "BAD_USER_INPUT");
 }
