@@ -126,6 +126,7 @@ impl App {
                 })),
                 store.clone(),
                 config.inbox_open_limit,
+                config.channel_sends_per_second,
             );
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await

@@ -89,6 +89,8 @@ pub struct Config {
     pub meta_graph_url: String,
     /// Open conversations an agent may hold before new ones go to others.
     pub inbox_open_limit: u64,
+    /// Replies per second per bot or page (the platforms' own limit).
+    pub channel_sends_per_second: u32,
 }
 
 #[derive(Serialize)]
@@ -124,6 +126,7 @@ struct Defaults {
     telegram_api_url: &'static str,
     meta_graph_url: &'static str,
     inbox_open_limit: u64,
+    channel_sends_per_second: u32,
 }
 
 fn defaults() -> Defaults {
@@ -163,6 +166,7 @@ const DEFAULTS_BASE: Defaults = Defaults {
     telegram_api_url: "https://api.telegram.org",
     meta_graph_url: "https://graph.facebook.com/v21.0",
     inbox_open_limit: crm_core::services::DEFAULT_OPEN_LIMIT,
+    channel_sends_per_second: crm_core::services::DEFAULT_SENDS_PER_SECOND,
 };
 
 /// `first-last` as a pair of ports.

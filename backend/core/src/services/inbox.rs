@@ -24,6 +24,33 @@ pub struct MetaInput {
     pub verify_token: SecretString,
 }
 
+/// Paces sends per connection (a bot or page), in this process: the platforms limit how fast
+/// one bot or page may send (Telegram: about 30 messages a second), and answer 429 beyond it.
+#[derive(Debug)]
+pub struct SendPacer {
+    per_second: f64,
+    next: std::sync::Mutex<std::collections::HashMap<ConnectionId, std::time::Instant>>,
+}
+
+impl SendPacer {
+    pub fn new(per_second: u32) -> Self {
+        Self { per_second: f64::from(per_second.max(1)), next: std::sync::Mutex::default() }
+    }
+
+    /// Waits for `connection`'s next slot.
+    async fn turn(&self, connection: ConnectionId) {
+        let gap = std::time::Duration::from_secs_f64(1.0 / self.per_second);
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let slot = next.get(&connection).copied().filter(|t| *t > now).unwrap_or(now);
+            next.insert(connection, slot + gap);
+            slot
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
 /// A file to send, by a public URL the platform fetches it from.
 #[derive(Clone, Debug)]
 pub struct OutgoingFile {
@@ -44,6 +71,8 @@ fn check_file(file: OutgoingFile) -> Result<Attachment> {
 
 /// Open conversations an agent may hold before new ones go to others.
 pub const DEFAULT_OPEN_LIMIT: u64 = 50;
+/// Sends per second per bot or page (Telegram's documented bulk limit).
+pub const DEFAULT_SENDS_PER_SECOND: u32 = 30;
 const MAX_TEXT: usize = 4096;
 /// Replies sent at once by one process.
 const SENDS_IN_FLIGHT: usize = 16;
@@ -746,6 +775,7 @@ impl Services {
                         return self.settle(item, message, SendOutcome::Failed { error, blocked: false }).await;
                     }
                 };
+                self.send_pacer.turn(connection.id).await;
                 self.platforms()?.send(connection.kind, &secrets, &conversation.thread, &message, tag).await
             }
         };

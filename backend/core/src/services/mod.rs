@@ -12,7 +12,7 @@ mod users;
 pub use api_tokens::NewApiToken;
 pub use auth::{AuthTokens, SignUp};
 pub use customers::{CustomerInput, CustomerPatch};
-pub use inbox::{DEFAULT_OPEN_LIMIT, MetaInput, OutgoingFile};
+pub use inbox::{DEFAULT_OPEN_LIMIT, DEFAULT_SENDS_PER_SECOND, MetaInput, OutgoingFile, SendPacer};
 pub use limiter::FailureLimiter;
 pub use pbx_servers::PbxServerInput;
 pub use telephony::{NewSipAccount, RegistrationInput, TrunkInput};
@@ -74,6 +74,7 @@ pub struct Services {
     inbox_open_limit: u64,
     /// Where message attachments are kept (set with the channels).
     store: Option<Arc<dyn crate::storage::ObjectStore>>,
+    send_pacer: Arc<inbox::SendPacer>,
     inbox_signal: Arc<tokio::sync::Notify>,
     outbox_signal: Arc<tokio::sync::Notify>,
     account_failures: Arc<FailureLimiter>,
@@ -100,6 +101,7 @@ impl Services {
             channels: None,
             inbox_open_limit: inbox::DEFAULT_OPEN_LIMIT,
             store: None,
+            send_pacer: Arc::new(inbox::SendPacer::new(inbox::DEFAULT_SENDS_PER_SECOND)),
             inbox_signal: Arc::default(),
             outbox_signal: Arc::default(),
             db,
@@ -123,9 +125,11 @@ impl Services {
         platforms: Arc<dyn crate::inbox::ChannelPlatforms>,
         store: Arc<dyn crate::storage::ObjectStore>,
         open_limit: u64,
+        sends_per_second: u32,
     ) -> Self {
         self.channels = Some(platforms);
         self.store = Some(store);
+        self.send_pacer = Arc::new(inbox::SendPacer::new(sends_per_second));
         self.inbox_open_limit = open_limit;
         self
     }
