@@ -29,7 +29,7 @@ pub struct MetaInput {
 #[derive(Debug)]
 pub struct SendPacer {
     per_second: f64,
-    next: std::sync::Mutex<std::collections::HashMap<ConnectionId, std::time::Instant>>,
+    next: std::sync::Mutex<std::collections::HashMap<ConnectionId, tokio::time::Instant>>,
 }
 
 impl SendPacer {
@@ -42,12 +42,12 @@ impl SendPacer {
         let gap = std::time::Duration::from_secs_f64(1.0 / self.per_second);
         let at = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            let now = std::time::Instant::now();
+            let now = tokio::time::Instant::now();
             let slot = next.get(&connection).copied().filter(|t| *t > now).unwrap_or(now);
             next.insert(connection, slot + gap);
             slot
         };
-        tokio::time::sleep_until(at.into()).await;
+        tokio::time::sleep_until(at).await;
     }
 }
 
@@ -834,6 +834,20 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::backoff;
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_are_paced_per_connection() {
+        let pacer = super::SendPacer::new(10);
+        let (a, b) = (crate::ConnectionId::new(), crate::ConnectionId::new());
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            pacer.turn(a).await;
+        }
+        assert_eq!(start.elapsed(), std::time::Duration::from_millis(400), "10 a second: the fifth waits 0.4 s");
+        let other = tokio::time::Instant::now();
+        pacer.turn(b).await;
+        assert_eq!(other.elapsed(), std::time::Duration::ZERO, "another bot has its own pace");
+    }
 
     #[test]
     fn retries_back_off_to_five_minutes() {
