@@ -32,7 +32,7 @@ async fn main() -> Result<()> {
     let admin = Database::connect(admin_url.as_str()).await.context("admin database")?;
 
     let graphql = format!("{base}/graphql");
-    let signed = gql(&http, &graphql, None, "mutation { signUp(input: { companyName: \"Bench\", name: \"Ann\", email: \"ann@bench.test\", password: \"a long bench password\" }) { accessToken } }").await?;
+    let signed = gql(&http, &graphql, None, "mutation { signUp(input: { company: \"Bench\", name: \"Ann\", email: \"ann@bench.test\", password: \"a long bench password\", defaultCountry: \"UZ\" }) { accessToken } }").await?;
     let token = signed["signUp"]["accessToken"].as_str().context("sign-up")?.to_owned();
     let channel = gql(
         &http,
@@ -98,9 +98,9 @@ async fn main() -> Result<()> {
                 FROM conversations c CROSS JOIN generate_series(1, {per}) AS g(n)
              ), inserted AS (
                 INSERT INTO messages (tenant_id, id, conversation_id, connection_id, direction, text, attachments,
-                                      external_id, sender_user_id, status, error, created_at)
+                                      external_id, sender_user_id, status, error, fetch_pending, created_at)
                 SELECT tenant_id, gen_random_uuid(), conversation_id, connection_id, 'outbound', 'reply ' || n, '[]',
-                       NULL, assignee_id, 'queued', NULL, now() FROM picked
+                       NULL, assignee_id, 'queued', NULL, false, now() FROM picked
                 RETURNING tenant_id, id, conversation_id
              )
              INSERT INTO outbox (tenant_id, message_id, conversation_id, attempts, next_attempt_at)

@@ -223,7 +223,9 @@ impl Services {
                 .map_err(|e| Error::Conflict(format!("Telegram did not remove the webhook ({e}); try again")))?;
         }
         tx.delete_connection(id).await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.webhook_cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        Ok(())
     }
 
     pub async fn channel_connections(&self, principal: &Principal) -> Result<Vec<ChannelConnection>> {
@@ -234,13 +236,31 @@ impl Services {
         Ok(connections)
     }
 
+    /// A connection by id for its webhook, from a short-lived cache: every webhook needs it,
+    /// and it rarely changes (a disconnected channel's stored payloads are dropped when filed).
+    async fn cached_connection(&self, id: ConnectionId) -> Result<Option<ChannelConnection>> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+        if let Some((connection, at)) = self.webhook_cache.lock().unwrap_or_else(|e| e.into_inner()).get(&id)
+            && at.elapsed() < FRESH
+        {
+            return Ok(Some(connection.clone()));
+        }
+        let found = self.db.channel_connection(id).await?;
+        if let Some(connection) = &found {
+            let mut cache = self.webhook_cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.retain(|_, (_, at)| at.elapsed() < FRESH);
+            cache.insert(id, (connection.clone(), std::time::Instant::now()));
+        }
+        Ok(found)
+    }
+
     /// The connection a webhook names, if `presented` is its secret (compared in constant time).
     pub async fn webhook_connection(
         &self,
         id: ConnectionId,
         presented: Option<&str>,
     ) -> Result<Option<ChannelConnection>> {
-        let Some(connection) = self.db.channel_connection(id).await? else { return Ok(None) };
+        let Some(connection) = self.cached_connection(id).await? else { return Ok(None) };
         let Some(presented) = presented else { return Ok(None) };
         let matches: bool = secret_hash(presented).as_bytes().ct_eq(connection.webhook_secret_hash.as_bytes()).into();
         Ok(matches.then_some(connection))
@@ -251,7 +271,7 @@ impl Services {
         &self,
         id: ConnectionId,
     ) -> Result<Option<(ChannelConnection, ChannelSecrets)>> {
-        let Some(connection) = self.db.channel_connection(id).await? else { return Ok(None) };
+        let Some(connection) = self.cached_connection(id).await? else { return Ok(None) };
         let secrets = self.channel_secrets(&connection)?;
         Ok(Some((connection, secrets)))
     }

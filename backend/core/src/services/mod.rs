@@ -26,6 +26,9 @@ use crate::telephony::{Dialer, Presence};
 use crate::{Error, Result};
 use std::sync::Arc;
 
+type WebhookCache =
+    std::collections::HashMap<crate::ConnectionId, (crate::inbox::ChannelConnection, std::time::Instant)>;
+
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
     pub access_ttl_secs: i64,
@@ -75,6 +78,8 @@ pub struct Services {
     /// Where message attachments are kept (set with the channels).
     store: Option<Arc<dyn crate::storage::ObjectStore>>,
     send_pacer: Arc<inbox::SendPacer>,
+    /// Connections webhooks named lately (see `cached_connection`).
+    webhook_cache: Arc<std::sync::Mutex<WebhookCache>>,
     inbox_signal: Arc<tokio::sync::Notify>,
     outbox_signal: Arc<tokio::sync::Notify>,
     account_failures: Arc<FailureLimiter>,
@@ -102,6 +107,7 @@ impl Services {
             inbox_open_limit: inbox::DEFAULT_OPEN_LIMIT,
             store: None,
             send_pacer: Arc::new(inbox::SendPacer::new(inbox::DEFAULT_SENDS_PER_SECOND)),
+            webhook_cache: Arc::default(),
             inbox_signal: Arc::default(),
             outbox_signal: Arc::default(),
             db,
