@@ -259,6 +259,12 @@ pub trait TenantTx: Send {
     /// (its `next_attempt_at` is still `seen`).
     async fn claim_outbox(&mut self, message: MessageId, seen: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool>;
     async fn delete_outbox(&mut self, message: MessageId) -> Result<()>;
+    /// When the last earlier reply of the conversation still in the outbox is due, if any.
+    async fn outbox_before(
+        &mut self,
+        conversation: ConversationId,
+        message: MessageId,
+    ) -> Result<Option<DateTime<Utc>>>;
 
     async fn insert_call(&mut self, call: &Call) -> Result<()>;
     async fn update_call(&mut self, call: &Call) -> Result<()>;

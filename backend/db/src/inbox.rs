@@ -490,6 +490,24 @@ pub async fn claim_outbox(
     Ok(result.rows_affected == 1)
 }
 
+pub async fn outbox_before(
+    txn: &DatabaseTransaction,
+    t: Uuid,
+    c: ConversationId,
+    m: MessageId,
+) -> Result<Option<DateTime<Utc>>> {
+    // Message ids are time-ordered (UUIDv7): a lower id was queued earlier.
+    let row = outbox::Entity::find()
+        .filter(outbox::Column::TenantId.eq(t))
+        .filter(outbox::Column::ConversationId.eq(c.0))
+        .filter(outbox::Column::MessageId.lt(m.0))
+        .order_by_desc(outbox::Column::NextAttemptAt)
+        .one(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|r| r.next_attempt_at))
+}
+
 pub async fn delete_outbox(txn: &DatabaseTransaction, t: Uuid, m: MessageId) -> Result<()> {
     outbox::Entity::delete_many()
         .filter(outbox::Column::TenantId.eq(t))

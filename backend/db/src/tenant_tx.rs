@@ -672,6 +672,14 @@ impl TenantTx for SqlTenantTx {
         inbox::claim_outbox(&self.txn, self.t(), message, seen, until).await
     }
 
+    async fn outbox_before(
+        &mut self,
+        conversation: ConversationId,
+        message: MessageId,
+    ) -> Result<Option<DateTime<Utc>>> {
+        inbox::outbox_before(&self.txn, self.t(), conversation, message).await
+    }
+
     async fn delete_outbox(&mut self, message: MessageId) -> Result<()> {
         inbox::delete_outbox(&self.txn, self.t(), message).await
     }

@@ -778,6 +778,13 @@ impl Services {
         let Some(mut message) = tx.message(item.message_id).await?.filter(|_| claimed) else {
             return tx.commit().await;
         };
+        // An earlier reply to the same customer waits for a retry: this one goes after it.
+        if let Some(earlier) = tx.outbox_before(item.conversation_id, item.message_id).await? {
+            let after =
+                OutboxItem { next_attempt_at: earlier.max(Utc::now()) + chrono::Duration::milliseconds(100), ..item };
+            tx.put_outbox(&after).await?;
+            return tx.commit().await;
+        }
         let conversation = tx.conversation(message.conversation_id).await?.ok_or(Error::NotFound)?;
         let connection = tx.connection(message.connection_id).await?;
         tx.commit().await?;

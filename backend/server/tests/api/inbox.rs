@@ -448,4 +448,14 @@ async fn new_conversations_are_shared_out_and_agents_work_them() {
     assert_eq!(api.code(send, json!({ "c": bobs_id })).await, "BAD_USER_INPUT");
     let local = json!({ "kind": "IMAGE", "url": "file:///etc/passwd" });
     assert_eq!(api.code(send, json!({ "c": bobs_id, "f": local })).await, "BAD_USER_INPUT");
+
+    // A reply waiting for a retry is not overtaken by the next one to the same customer.
+    let down = json!({ "ok": false, "error_code": 502, "description": "Bad Gateway" });
+    platform.then("sendMessage", 502, down, None);
+    let first = ann_first[0]["id"].as_str().unwrap();
+    api.ok(send, json!({ "c": first, "t": "one" })).await;
+    api.ok(send, json!({ "c": first, "t": "two" })).await;
+    let texts: Vec<Value> =
+        platform.wait_requests("sendMessage", 3).await.into_iter().map(|r| r.body["text"].clone()).collect();
+    assert_eq!(texts, [json!("one"), json!("one"), json!("two")]);
 }
