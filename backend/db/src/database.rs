@@ -26,8 +26,10 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
-        .min_connections(1)
+        .min_connections(0)
         .acquire_timeout(Duration::from_secs(10))
+        // Connections are given back to Postgres once idle for a minute (it takes only so many).
+        .idle_timeout(Duration::from_secs(60))
         .sqlx_logging(false)
         // WAL lets readers proceed while one writer writes; the timeout queues writers.
         .map_sqlx_sqlite_opts(|o| {

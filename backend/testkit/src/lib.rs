@@ -113,6 +113,9 @@ pub async fn test_config() -> Config {
     config.sip_addr = "off".into();
     config.secret_key = Some(SecretString::from("test-secret-key-that-is-long-enough-0123456789"));
     if on_postgres() {
+        // Tests are light; many run one after another in one process and Postgres takes 100
+        // connections in all.
+        config.database_max_connections = 4;
         let (app_url, admin_url) = postgres::fresh_database().await;
         config.database_url = Some(SecretString::from(app_url));
         config.database_admin_url = Some(SecretString::from(admin_url));

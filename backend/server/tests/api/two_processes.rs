@@ -42,6 +42,7 @@ pub fn spawn_crm(settings: &[(&str, &str)]) -> Server {
         .env("CRM_SECRET_KEY", SECRET_KEY)
         .env("CRM_LOG_FORMAT", "json")
         .env("CRM_LOG_LEVEL", "info")
+        .env("CRM_DATABASE_MAX_CONNECTIONS", "4")
         .stderr(Stdio::piped());
     for (name, value) in settings {
         command.env(name, value);
