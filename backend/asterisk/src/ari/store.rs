@@ -116,7 +116,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn retries_back_off_to_ten_minutes() {
+    fn retries_back_off_up_to_320_seconds() {
         let waits: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(waits, [5, 10, 20, 40, 80, 160, 320, 320, 320]);
         assert_eq!(backoff(u32::MAX), Duration::from_secs(320));
