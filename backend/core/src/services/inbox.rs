@@ -6,7 +6,7 @@ use crate::events::{ChangeKind, Event, EventKind};
 use crate::inbox::*;
 use crate::ports::{Customer, TenantTx};
 use crate::{ConnectionId, ConversationId, CustomerId, Error, MessageId, Result, TenantId, UserId};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -677,6 +677,7 @@ impl Services {
         let connection = tx.connection(message.connection_id).await?;
         tx.commit().await?;
         let secrets = connection.as_ref().map(|c| self.channel_secrets(c)).transpose()?;
+        let before = message.attachments.clone();
         for (n, attachment) in message.attachments.iter_mut().enumerate().filter(|(_, a)| a.pending()) {
             let (Some(connection), Some(secrets)) = (&connection, &secrets) else {
                 attachment.error = Some("the channel was disconnected".into());
@@ -693,6 +694,10 @@ impl Services {
                     tracing::warn!(reason = failure.reason, message = %message.id, "a platform did not give a file yet");
                 }
             }
+        }
+        // Nothing came (the platform is away): the next round tries again, nothing to record.
+        if message.attachments == before {
+            return Ok(());
         }
         let mut tx = self.db.tenant(tenant).await?;
         tx.update_message(&message).await?;
@@ -850,11 +855,6 @@ impl Services {
             EventKind::ConversationChanged { conversation_id: message.conversation_id, message_id: Some(message.id) };
         self.publish(tenant, kind).await;
         Ok(())
-    }
-
-    /// When the next reply is due (so the outbox worker can sleep until then).
-    pub async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(self.db.due_outbox(Utc::now() + chrono::Duration::days(3650), 1).await?.first().map(|i| i.next_attempt_at))
     }
 }
 

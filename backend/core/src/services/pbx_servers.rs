@@ -48,6 +48,15 @@ fn check_token(field: &'static str, value: &str) -> Result<String> {
     Ok(value)
 }
 
+/// The ARI application also names dialplan contexts: letters, digits, `_` and `-` only.
+fn check_app(value: &str) -> Result<String> {
+    let app = check_token("app", value)?;
+    if app.contains('.') {
+        return Err(Error::bad_input("app", "app may hold only letters, digits, '_' and '-'"));
+    }
+    Ok(app)
+}
+
 impl Services {
     pub async fn add_asterisk_server(&self, principal: &Principal, input: PbxServerInput) -> Result<PbxServer> {
         principal.require_session()?;
@@ -64,7 +73,7 @@ impl Services {
             ari_url: check_ari_url(&input.ari_url)?,
             username: check_token("username", &input.username)?,
             sealed_password: self.vault.seal(&input.password, &password_context(tenant_id, id))?,
-            app: check_token("app", &input.app)?,
+            app: check_app(&input.app)?,
             status: PbxLinkStatus { connected: false, error: Some("no worker has connected yet".into()), since: None },
             created_at: Utc::now(),
         };
@@ -141,9 +150,10 @@ mod tests {
 
     #[test]
     fn names_in_urls_and_configs_are_tokens() {
-        assert_eq!(check_token("app", "crm-acme_1").unwrap(), "crm-acme_1");
-        for bad in ["crm app", "crm/../x", "a;b", "a\nb", ""] {
-            assert!(check_token("app", bad).is_err(), "{bad}");
+        assert_eq!(check_app("crm-acme_1").unwrap(), "crm-acme_1");
+        for bad in ["crm app", "crm/../x", "a;b", "a\nb", "", "crm.acme"] {
+            assert!(check_app(bad).is_err(), "{bad}");
         }
+        assert_eq!(check_token("username", "ari.user").unwrap(), "ari.user");
     }
 }
