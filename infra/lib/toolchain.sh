@@ -16,3 +16,15 @@ ensure_toolchain() {
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 }
+
+# Node.js and npm build the web app; Debian's packages are enough (Node 18.19 or newer).
+ensure_node() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "==> installing Node.js and npm (apt), needed to build the web app"
+    as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 18 || (a === 18 && b >= 19) ? 0 : 1)'; then
+    echo "error: the web app needs Node.js 18.19 or newer (found $(node --version)); install a newer nodejs package" >&2
+    return 1
+  fi
+}
