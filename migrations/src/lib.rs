@@ -14,6 +14,14 @@ mod m0007_trunk_credentials;
 mod m0008_trunk_registration;
 mod m0009_asterisk_servers;
 mod m0010_inbox;
+mod m0011_chat_presence;
+mod m0012_customer_cards;
+mod m0013_time_zone;
+mod m0014_webhooks;
+mod m0015_retention;
+mod m0016_custom_fields;
+mod m0017_customer_imports;
+mod m0018_first_reply;
 pub mod rls;
 
 pub struct Migrator;
@@ -32,6 +40,14 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_trunk_registration::Migration),
             Box::new(m0009_asterisk_servers::Migration),
             Box::new(m0010_inbox::Migration),
+            Box::new(m0011_chat_presence::Migration),
+            Box::new(m0012_customer_cards::Migration),
+            Box::new(m0013_time_zone::Migration),
+            Box::new(m0014_webhooks::Migration),
+            Box::new(m0015_retention::Migration),
+            Box::new(m0016_custom_fields::Migration),
+            Box::new(m0017_customer_imports::Migration),
+            Box::new(m0018_first_reply::Migration),
         ]
     }
 }

@@ -41,6 +41,25 @@ impl From<ApiError> for async_graphql::Error {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A domain error for an endpoint outside GraphQL (`/uploads`): the same body as GraphQL's
+/// errors, with an HTTP status for its code.
+pub fn http_error(error: crm_core::Error) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let status = match &error {
+        crm_core::Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+        crm_core::Error::Forbidden => StatusCode::FORBIDDEN,
+        crm_core::Error::NotFound => StatusCode::NOT_FOUND,
+        crm_core::Error::Conflict(_) => StatusCode::CONFLICT,
+        crm_core::Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        crm_core::Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        crm_core::Error::BadUserInput { .. } => StatusCode::BAD_REQUEST,
+    };
+    let error = ApiError::from(error).0;
+    let body = serde_json::json!({ "errors": [{ "message": error.message, "extensions": error.extensions }] });
+    (status, axum::Json(body)).into_response()
+}
+
 pub fn bad_id(field: &'static str) -> ApiError {
     crm_core::Error::bad_input(field, format!("{field} is not a valid id")).into()
 }

@@ -155,6 +155,11 @@ impl From<inbox::Conversation> for Conversation {
 
 #[ComplexObject]
 impl Conversation {
+    /// Its place in `conversations`: pass it as `after` for the ones after it.
+    async fn cursor(&self) -> String {
+        crm_core::services::Services::conversation_cursor(&self.domain)
+    }
+
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<Option<Customer>> {
         let principal = crate::context::principal(ctx)?;
         match crate::context::services(ctx).customer(principal, self.domain.customer_id).await {

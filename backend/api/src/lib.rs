@@ -1,12 +1,17 @@
 //! The GraphQL API (async-graphql on axum): schema, HTTP endpoint and WebSocket subscriptions.
+mod card_types;
 mod context;
+mod dashboard_types;
 mod error;
 mod http;
 mod inbox_types;
 mod mutation;
 mod query;
+mod shared_reads;
 mod subscription;
 mod types;
+mod uploads;
+mod webhook_types;
 mod ws;
 
 pub use context::{Caller, ClientAddress};
@@ -16,9 +21,18 @@ use async_graphql::Schema;
 use axum::Router;
 use axum::routing::{get, post};
 use crm_core::services::Services;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+/// Everything to read, by area.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(query::Query, webhook_types::WebhookQuery);
+
+/// Everything to change, by area.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(mutation::Mutation, webhook_types::WebhookMutation);
+
+pub type AppSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
@@ -28,6 +42,8 @@ pub struct ApiSettings {
     pub max_complexity: usize,
     /// A WebSocket must send `connection_init` with a valid token within this time.
     pub ws_init_timeout: Duration,
+    /// This server's public address, for links the messaging platforms fetch (uploads).
+    pub public_url: String,
 }
 
 impl Default for ApiSettings {
@@ -38,14 +54,13 @@ impl Default for ApiSettings {
             max_depth: 12,
             max_complexity: 2000,
             ws_init_timeout: Duration::from_secs(5),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
 
-fn builder(
-    settings: &ApiSettings,
-) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
-    let builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+fn builder(settings: &ApiSettings) -> async_graphql::SchemaBuilder<Query, Mutation, subscription::Subscription> {
+    let builder = Schema::build(Query::default(), Mutation::default(), subscription::Subscription)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
         .extension(error::ErrorCodes);
@@ -64,9 +79,16 @@ pub(crate) struct ApiState {
     settings: ApiSettings,
 }
 
-/// `POST /graphql` and `GET /graphql/ws`.
+/// `POST /graphql`, `GET /graphql/ws` and `POST /uploads`.
 pub fn router(services: Services, settings: ApiSettings) -> Router {
-    let schema = builder(&settings).data(services.clone()).finish();
+    let schema = builder(&settings).data(services.clone()).data(Arc::new(subscription::EventReads::default())).finish();
     let state = ApiState { schema, services, settings };
-    Router::new().route("/graphql", post(http::graphql)).route("/graphql/ws", get(ws::upgrade)).with_state(state)
+    let uploads = Router::new()
+        .route("/uploads", post(uploads::upload))
+        .layer(axum::extract::DefaultBodyLimit::max(crm_core::services::MAX_UPLOAD_BYTES + 1));
+    Router::new()
+        .route("/graphql", post(http::graphql))
+        .route("/graphql/ws", get(ws::upgrade))
+        .merge(uploads)
+        .with_state(state)
 }

@@ -1,15 +1,21 @@
+use crate::card_types::{
+    ColumnMapping, CustomField, CustomFieldInput, CustomFieldKind, CustomerImport, CustomerMerge, Note, field_changes,
+};
 use crate::context::{client_address, principal, services};
 use crate::error::ApiResult;
 use crate::inbox_types::{Channel, Conversation, Message as InboxMessage};
 use crate::query::{parse_id, parse_tenant};
 use crate::types::*;
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+use crm_core::services::{CompanyPatch, TaskInput};
 use crm_core::services::{
     CustomerInput, CustomerPatch, MetaInput, OutgoingFile, PbxServerInput, RegistrationInput, SignUp,
     TrunkInput as DomainTrunkInput,
 };
-use crm_core::{ApiTokenId, ConnectionId, ConversationId, CustomerId, PbxServerId, TrunkId, UserId};
+use crm_core::{ApiTokenId, ConnectionId, ConversationId, CustomerId, PbxServerId, TaskId, TrunkId, UserId};
 
+#[derive(Default)]
 pub struct Mutation;
 
 #[derive(InputObject)]
@@ -22,13 +28,21 @@ pub struct SignUpInput {
     pub password: String,
     /// ISO 3166 code of the country whose local phone format staff type, e.g. "UZ".
     pub default_country: String,
+    /// IANA time zone where the company's days begin, e.g. "Asia/Tashkent" (default UTC).
+    pub time_zone: Option<String>,
 }
 
 #[derive(InputObject)]
 pub struct CreateCustomerInput {
     pub name: String,
+    /// In any common local or international format; stored as E.164.
     #[graphql(default)]
     pub phones: Vec<String>,
+    #[graphql(default)]
+    pub emails: Vec<String>,
+    #[graphql(default)]
+    pub tags: Vec<String>,
+    pub custom_fields: Option<Vec<CustomFieldInput>>,
     pub responsible_user_id: Option<ID>,
 }
 
@@ -36,8 +50,22 @@ pub struct CreateCustomerInput {
 pub struct UpdateCustomerInput {
     pub name: Option<String>,
     pub phones: Option<Vec<String>>,
+    pub emails: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    /// The fields given are set (a null value clears one); others stay.
+    pub custom_fields: Option<Vec<CustomFieldInput>>,
     /// null clears it; leaving it out keeps it.
     pub responsible_user_id: MaybeUndefined<ID>,
+}
+
+/// A task made by hand.
+#[derive(InputObject)]
+pub struct CreateTaskInput {
+    pub title: String,
+    pub customer_id: Option<ID>,
+    /// Leave out for the company's queue.
+    pub assignee_id: Option<ID>,
+    pub due_at: DateTime<Utc>,
 }
 
 #[derive(InputObject)]
@@ -93,10 +121,24 @@ pub struct InstagramInput {
     pub name: String,
     /// The Instagram professional account's id.
     pub account_id: String,
-    /// The linked page's access token; stored encrypted.
-    pub page_access_token: String,
+    /// Facebook login: the linked page's access token. Instagram login: the account's
+    /// Instagram user access token. Stored encrypted.
+    pub access_token: String,
+    /// The app's secret (Instagram login: the Instagram app secret): it signs the webhooks.
     pub app_secret: String,
     pub verify_token: String,
+    /// Which of Meta's two Instagram APIs the account is connected through.
+    #[graphql(default_with = "InstagramLogin::Facebook")]
+    pub login: InstagramLogin,
+}
+
+/// Meta's two ways to message as an Instagram professional account.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum InstagramLogin {
+    /// The Instagram API with Facebook login: through the linked Facebook page (graph.facebook.com).
+    Facebook,
+    /// The Instagram API with Instagram login: no Facebook page needed (graph.instagram.com).
+    Instagram,
 }
 
 /// An Asterisk the company runs for its calls, reached over ARI.
@@ -144,7 +186,7 @@ impl From<TrunkInput> for DomainTrunkInput {
     }
 }
 
-#[Object]
+#[Object(name = "BaseMutation")]
 impl Mutation {
     /// Creates a company and its owner, and signs the owner in.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<AuthPayload> {
@@ -155,6 +197,7 @@ impl Mutation {
                 email: input.email,
                 password: input.password,
                 default_country: input.default_country,
+                time_zone: input.time_zone,
             })
             .await?;
         Ok(tokens.into())
@@ -206,6 +249,26 @@ impl Mutation {
         Ok(services(ctx).update_user_role(principal(ctx)?, user, role.into()).await?.into())
     }
 
+    /// Changes the company's name, phone country, time zone, or how many days call recordings
+    /// are kept (0: for ever; older ones are deleted and marked on their calls). Owners and admins.
+    async fn update_company(
+        &self,
+        ctx: &Context<'_>,
+        name: Option<String>,
+        default_country: Option<String>,
+        time_zone: Option<String>,
+        recording_retention_days: Option<u32>,
+    ) -> ApiResult<Company> {
+        let recording_retention_days = recording_retention_days.map(|d| (d > 0).then_some(d));
+        let patch = CompanyPatch { name, default_country, time_zone, recording_retention_days };
+        Ok(services(ctx).update_company(principal(ctx)?, patch).await?.into())
+    }
+
+    /// The caller's own switch: while away they keep their chats but are given no new ones.
+    async fn set_away(&self, ctx: &Context<'_>, away: bool) -> ApiResult<User> {
+        Ok(services(ctx).set_away(principal(ctx)?, away).await?.into())
+    }
+
     /// Creates an API token for an integration. Scopes: customers:read, customers:write, users:read.
     async fn create_api_token(
         &self,
@@ -253,7 +316,9 @@ impl Mutation {
             name: input.name,
             account_id: input.page_id,
             account_field: "pageId",
-            page_access_token: input.page_access_token.into(),
+            access_token: input.page_access_token.into(),
+            token_field: "pageAccessToken",
+            instagram_login: false,
             app_secret: input.app_secret.into(),
             verify_token: input.verify_token.into(),
         };
@@ -261,15 +326,17 @@ impl Mutation {
         Ok(services(ctx).connect_meta(principal(ctx)?, kind, input).await?.into())
     }
 
-    /// Connects an Instagram professional account through its linked Facebook page (the
-    /// Instagram API with Facebook login: the page's access token sends, Meta's webhook
-    /// delivers the account's messages). Owners and admins.
+    /// Connects an Instagram professional account, through its linked Facebook page (Facebook
+    /// login, the default) or on its own (Instagram login). Meta's webhook delivers the
+    /// account's messages; the token sends replies. Owners and admins.
     async fn connect_instagram(&self, ctx: &Context<'_>, input: InstagramInput) -> ApiResult<Channel> {
         let input = MetaInput {
             name: input.name,
             account_id: input.account_id,
             account_field: "accountId",
-            page_access_token: input.page_access_token.into(),
+            access_token: input.access_token.into(),
+            token_field: "accessToken",
+            instagram_login: input.login == InstagramLogin::Instagram,
             app_secret: input.app_secret.into(),
             verify_token: input.verify_token.into(),
         };
@@ -393,7 +460,14 @@ impl Mutation {
 
     async fn create_customer(&self, ctx: &Context<'_>, input: CreateCustomerInput) -> ApiResult<Customer> {
         let responsible_user_id = input.responsible_user_id.map(|id| parse_id("responsibleUserId", &id)).transpose()?;
-        let input = CustomerInput { name: input.name, phones: input.phones, responsible_user_id };
+        let input = CustomerInput {
+            name: input.name,
+            phones: input.phones,
+            emails: input.emails,
+            tags: input.tags,
+            fields: field_changes(input.custom_fields),
+            responsible_user_id,
+        };
         Ok(services(ctx).create_customer(principal(ctx)?, input).await?.into())
     }
 
@@ -404,7 +478,14 @@ impl Mutation {
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(user) => Some(Some(parse_id("responsibleUserId", &user)?)),
         };
-        let patch = CustomerPatch { name: input.name, phones: input.phones, responsible_user_id };
+        let patch = CustomerPatch {
+            name: input.name,
+            phones: input.phones,
+            emails: input.emails,
+            tags: input.tags,
+            fields: field_changes(input.custom_fields),
+            responsible_user_id,
+        };
         Ok(services(ctx).update_customer(principal(ctx)?, id, patch).await?.into())
     }
 
@@ -412,5 +493,77 @@ impl Mutation {
     async fn delete_customer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Customer> {
         let id: CustomerId = parse_id("id", &id)?;
         Ok(services(ctx).delete_customer(principal(ctx)?, id).await?.into())
+    }
+
+    /// Merges `mergedId` into `keptId`: calls, conversations, messenger identities, tasks and
+    /// notes move over, phones, emails and tags are added, and the merged customer is deleted.
+    /// The merge is recorded in the kept customer's `merges`.
+    async fn merge_customers(&self, ctx: &Context<'_>, kept_id: ID, merged_id: ID) -> ApiResult<CustomerMerge> {
+        let kept: CustomerId = parse_id("keptId", &kept_id)?;
+        let merged: CustomerId = parse_id("mergedId", &merged_id)?;
+        Ok(services(ctx).merge_customers(principal(ctx)?, kept, merged).await?.into())
+    }
+
+    /// Adds a field to the company's customer cards (owners and admins).
+    async fn create_custom_field(
+        &self,
+        ctx: &Context<'_>,
+        key: String,
+        label: String,
+        kind: CustomFieldKind,
+        choices: Option<Vec<String>>,
+    ) -> ApiResult<CustomField> {
+        let choices = choices.unwrap_or_default();
+        let field = services(ctx).create_custom_field(principal(ctx)?, &key, &label, kind.into(), &choices).await?;
+        Ok(field.into())
+    }
+
+    async fn delete_custom_field(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let id: crm_core::FieldId = parse_id("id", &id)?;
+        services(ctx).delete_custom_field(principal(ctx)?, id).await?;
+        Ok(true)
+    }
+
+    /// Imports customers from CSV text (comma or semicolon separated, a header row first), with
+    /// each column mapped. Every row is checked like `createCustomer`; rows that fail, or whose
+    /// phone another customer has, are reported, not imported. `dryRun` only checks. Returns at
+    /// once: follow `customerImport(id)` for progress. Owners and admins.
+    async fn import_customers(
+        &self,
+        ctx: &Context<'_>,
+        csv: String,
+        mapping: Vec<ColumnMapping>,
+        dry_run: Option<bool>,
+    ) -> ApiResult<CustomerImport> {
+        let dry_run = dry_run.unwrap_or(false);
+        let mapping: Vec<(String, String)> = mapping.into_iter().map(|m| (m.column, m.target)).collect();
+        Ok(services(ctx).import_customers(principal(ctx)?, &csv, &mapping, dry_run).await?.into())
+    }
+
+    /// All customers as a CSV file; returns a short-lived download link.
+    async fn export_customers(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(services(ctx).export_customers(principal(ctx)?).await?)
+    }
+
+    /// Adds a note to the customer's timeline.
+    async fn add_note(&self, ctx: &Context<'_>, customer_id: ID, text: String) -> ApiResult<Note> {
+        let customer: CustomerId = parse_id("customerId", &customer_id)?;
+        Ok(services(ctx).add_note(principal(ctx)?, customer, &text).await?.into())
+    }
+
+    async fn create_task(&self, ctx: &Context<'_>, input: CreateTaskInput) -> ApiResult<Task> {
+        let input = TaskInput {
+            title: input.title,
+            customer_id: input.customer_id.map(|id| parse_id("customerId", &id)).transpose()?,
+            assignee_id: input.assignee_id.map(|id| parse_id("assigneeId", &id)).transpose()?,
+            due_at: input.due_at,
+        };
+        Ok(services(ctx).create_task(principal(ctx)?, input).await?.into())
+    }
+
+    /// Marks a task done, or with `done: false` not done again.
+    async fn complete_task(&self, ctx: &Context<'_>, id: ID, #[graphql(default = true)] done: bool) -> ApiResult<Task> {
+        let id: TaskId = parse_id("id", &id)?;
+        Ok(services(ctx).complete_task(principal(ctx)?, id, done).await?.into())
     }
 }

@@ -9,6 +9,7 @@ use crm_core::calls::{CallFilter, CallQuery};
 use crm_core::ports::CustomerQuery;
 use crm_core::{CallId, CustomerId, TenantId};
 
+#[derive(Default)]
 pub struct Query;
 
 pub type CustomerConnection = Connection<String, Customer, CustomerConnectionFields, EmptyFields>;
@@ -30,7 +31,7 @@ pub(crate) fn parse_id<T: std::str::FromStr>(field: &'static str, id: &ID) -> Ap
     id.parse::<T>().map_err(|_| bad_id(field))
 }
 
-#[Object]
+#[Object(name = "BaseQuery")]
 impl Query {
     /// The signed-in person and their company.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<Me> {
@@ -48,6 +49,11 @@ impl Query {
     async fn api_tokens(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApiToken>> {
         let tokens = services(ctx).api_tokens(principal(ctx)?).await?;
         Ok(tokens.into_iter().map(ApiToken::from).collect())
+    }
+
+    /// What an API token can be allowed (`createApiToken(scopes:)`).
+    async fn api_token_scopes(&self) -> Vec<&'static str> {
+        crm_core::auth::SCOPES.to_vec()
     }
 
     /// The company's Asterisk configuration, for companies that run Asterisk between Kerio
@@ -75,7 +81,8 @@ impl Query {
         Ok(services(ctx).canned_replies(principal(ctx)?).await?.into_iter().map(Into::into).collect())
     }
 
-    /// Conversations, most recent first: the caller's, unassigned ones, or all.
+    /// Conversations, most recent first: the caller's, unassigned ones, or all. Up to 100 at a
+    /// time; `after` (a conversation's `cursor`) gives the ones after it.
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -83,6 +90,7 @@ impl Query {
         scope: crate::inbox_types::ConversationScope,
         status: Option<crate::inbox_types::ConversationStatus>,
         #[graphql(default = 50)] first: u64,
+        after: Option<String>,
     ) -> ApiResult<Vec<crate::inbox_types::Conversation>> {
         use crate::inbox_types::ConversationScope;
         let principal = principal(ctx)?;
@@ -91,7 +99,8 @@ impl Query {
             ConversationScope::Unassigned => Some(None),
             ConversationScope::All => None,
         };
-        let list = services(ctx).conversations(principal, status.map(Into::into), assignee, first).await?;
+        let list =
+            services(ctx).conversations(principal, status.map(Into::into), assignee, first, after.as_deref()).await?;
         Ok(list.into_iter().map(Into::into).collect())
     }
 
@@ -168,6 +177,38 @@ impl Query {
         Ok(services(ctx).tasks(principal(ctx)?, open).await?.into_iter().map(Task::from).collect())
     }
 
+    /// Calls and chats from `from` to `to` (inclusive dates in the company's time zone; both
+    /// default to today), with a series per day.
+    async fn dashboard(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+    ) -> ApiResult<crate::dashboard_types::Dashboard> {
+        Ok(services(ctx).dashboard(principal(ctx)?, from, to).await?.into())
+    }
+
+    /// A CSV import of customers, while it runs and after.
+    async fn customer_import(&self, ctx: &Context<'_>, id: ID) -> ApiResult<crate::card_types::CustomerImport> {
+        let id: crm_core::ImportId = parse_id("id", &id)?;
+        Ok(services(ctx).customer_import(principal(ctx)?, id).await?.into())
+    }
+
+    /// The fields the company added to its customer cards.
+    async fn custom_fields(&self, ctx: &Context<'_>) -> ApiResult<Vec<crate::card_types::CustomField>> {
+        Ok(services(ctx).custom_fields(principal(ctx)?).await?.into_iter().map(Into::into).collect())
+    }
+
+    /// Pairs of customers that share a phone or an email: candidates to merge.
+    async fn duplicate_customers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+    ) -> ApiResult<Vec<crate::card_types::DuplicateSuggestion>> {
+        let first = u64::try_from(first).unwrap_or(0);
+        Ok(crate::card_types::duplicates(services(ctx).duplicates(principal(ctx)?, None, first).await?))
+    }
+
     async fn call(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Call> {
         let id: CallId = parse_id("id", &id)?;
         Ok(services(ctx).call(principal(ctx)?, id).await?.into())
@@ -178,18 +219,21 @@ impl Query {
         Ok(services(ctx).customer(principal(ctx)?, id).await?.into())
     }
 
-    /// Customers, newest first. `search` matches the name or any phone, typed in any format.
+    /// Customers, newest first. `search` matches any part of the name, any phone (typed in
+    /// any format), an email, or a messenger username; `tag` keeps those with the tag.
     async fn customers(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
         search: Option<String>,
+        tag: Option<String>,
     ) -> ApiResult<CustomerConnection> {
         let after = after.map(|cursor| parse_id::<CustomerId>("after", &ID(cursor))).transpose()?;
         // Counting is a query of its own: only when the client asks for totalCount.
         let with_total = ctx.look_ahead().field("totalCount").exists();
-        let query = CustomerQuery { first: u64::try_from(first).unwrap_or(0), after, search, phone: None, with_total };
+        let first = u64::try_from(first).unwrap_or(0);
+        let query = CustomerQuery { first, after, search, phone: None, tag, with_total };
         let page = services(ctx).customers(principal(ctx)?, query).await?;
         let mut connection = Connection::with_additional_fields(
             after.is_some(),

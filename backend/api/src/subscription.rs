@@ -1,13 +1,30 @@
 use crate::context::{principal, services};
 use crate::error::ApiError;
+use crate::shared_reads::SharedReads;
 use crate::types::{Call, ChangeKind, Customer, CustomerChange};
 use async_graphql::{Context, ID, Subscription};
 use crm_core::auth::Principal;
 use crm_core::events::{self, Event, EventKind};
 use crm_core::services::Services;
 use futures::{Stream, StreamExt};
+use std::sync::Arc;
 
 pub struct Subscription;
+
+/// How long dashboard updates wait for more changes before recomputing.
+const DASHBOARD_WINDOW: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Per process: what subscriptions read for each event, shared by its subscribers.
+#[derive(Default)]
+pub struct EventReads {
+    inbox: SharedReads<(crm_core::inbox::Conversation, Option<crm_core::inbox::Message>)>,
+    calls: SharedReads<crm_core::calls::Call>,
+    customers: SharedReads<crm_core::ports::Customer>,
+}
+
+fn reads(ctx: &Context<'_>) -> Arc<EventReads> {
+    ctx.data_unchecked::<Arc<EventReads>>().clone()
+}
 
 /// The caller's company's events, each mapped by `map` (which may drop it).
 fn tenant_events<T, F, Fut>(
@@ -16,7 +33,7 @@ fn tenant_events<T, F, Fut>(
     map: F,
 ) -> async_graphql::Result<impl Stream<Item = T> + use<T, F, Fut>>
 where
-    F: Fn(Services, Principal, EventKind) -> Fut + Send + Sync + Clone + 'static,
+    F: Fn(Services, Principal, uuid::Uuid, EventKind) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Option<T>> + Send,
 {
     let principal = principal(ctx)?.clone();
@@ -28,7 +45,7 @@ where
             if event.tenant_id != principal.tenant_id {
                 return None;
             }
-            map(services, principal, event.kind).await
+            map(services, principal, event.id, event.kind).await
         }
     }))
 }
@@ -37,14 +54,27 @@ where
 impl Subscription {
     /// Customers created, updated or deleted in the caller's company, by anyone, on any server.
     async fn customer_changed(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = CustomerChange>> {
-        tenant_events(ctx, "customers:read", |services, principal, kind| async move {
-            let EventKind::CustomerChanged { customer_id, change } = kind else { return None };
-            // Re-read through the service so the subscriber sees only what it may see now.
-            let customer = match change {
-                events::ChangeKind::Deleted => None,
-                _ => services.customer(&principal, customer_id).await.ok().map(Customer::from),
-            };
-            Some(CustomerChange { kind: ChangeKind::from(change), customer_id: ID(customer_id.to_string()), customer })
+        let reads = reads(ctx);
+        tenant_events(ctx, "customers:read", move |services, principal, event, kind| {
+            let reads = reads.clone();
+            async move {
+                let EventKind::CustomerChanged { customer_id, change } = kind else { return None };
+                // Re-read through the service (once per event in this process, for every subscriber
+                // of the company, who were checked for customers:read when they subscribed).
+                let customer = match change {
+                    events::ChangeKind::Deleted => None,
+                    _ => reads
+                        .customers
+                        .get(event, || async { services.customer(&principal, customer_id).await.ok() })
+                        .await
+                        .map(Customer::from),
+                };
+                Some(CustomerChange {
+                    kind: ChangeKind::from(change),
+                    customer_id: ID(customer_id.to_string()),
+                    customer,
+                })
+            }
         })
     }
 
@@ -54,27 +84,78 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = crate::inbox_types::InboxEvent>> {
-        tenant_events(ctx, "inbox:read", |services, principal, kind| async move {
-            let EventKind::ConversationChanged { conversation_id, message_id } = kind else { return None };
-            let conversation = services.conversation(&principal, conversation_id).await.ok()?;
-            let message = match message_id {
-                Some(id) => Some(services.message(&principal, id).await.ok()?.into()),
-                None => None,
-            };
-            Some(crate::inbox_types::InboxEvent { conversation: conversation.into(), message })
+        let reads = reads(ctx);
+        tenant_events(ctx, "inbox:read", move |services, principal, event, kind| {
+            let reads = reads.clone();
+            async move {
+                let EventKind::ConversationChanged { conversation_id, message_id } = kind else { return None };
+                let read = || async {
+                    let conversation = services.conversation(&principal, conversation_id).await.ok()?;
+                    let message = match message_id {
+                        Some(id) => Some(services.message(&principal, id).await.ok()?),
+                        None => None,
+                    };
+                    Some((conversation, message))
+                };
+                let (conversation, message) = reads.inbox.get(event, read).await?;
+                Some(crate::inbox_types::InboxEvent {
+                    conversation: conversation.into(),
+                    message: message.map(Into::into),
+                })
+            }
         })
+    }
+
+    /// The dashboard for `from`..`to` (as the `dashboard` query) at once, then again whenever
+    /// calls or conversations of the company change (changes close together give one update).
+    async fn dashboard_updates(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+    ) -> async_graphql::Result<impl Stream<Item = crate::dashboard_types::Dashboard>> {
+        let changes = tenant_events(ctx, "calls:read", |services, principal, _, kind| async move {
+            matches!(kind, EventKind::CallChanged { .. } | EventKind::ConversationChanged { .. })
+                .then_some((services, principal))
+        })?;
+        let first = (services(ctx).clone(), principal(ctx)?.clone());
+        let updates = futures::stream::unfold(Box::pin(changes), |mut changes| async move {
+            let change = changes.next().await?;
+            // Changes arriving within the next moment are folded into this one.
+            let window = tokio::time::sleep(DASHBOARD_WINDOW);
+            tokio::pin!(window);
+            loop {
+                tokio::select! {
+                    () = &mut window => break,
+                    more = changes.next() => if more.is_none() { break },
+                }
+            }
+            Some((change, changes))
+        });
+        Ok(
+            futures::stream::once(async move { first }).chain(updates).filter_map(
+                move |(services, principal)| async move {
+                    services.dashboard(&principal, from, to).await.ok().map(Into::into)
+                },
+            ),
+        )
     }
 
     /// Calls of the caller's company as they ring, are answered and end (for pop-ups). `status`
     /// is the one the event announces; the other fields are the call as it is when delivered.
     async fn call_events(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = Call>> {
-        tenant_events(ctx, "calls:read", |services, principal, kind| async move {
-            let EventKind::CallChanged { call_id, status } = kind else { return None };
-            // The record is read when the event is delivered, and may have moved on (answered
-            // while the ringing event was on its way): the status is the event's own.
-            let mut call = services.call(&principal, call_id).await.ok()?;
-            call.status = status;
-            Some(Call::from(call))
+        let reads = reads(ctx);
+        tenant_events(ctx, "calls:read", move |services, principal, event, kind| {
+            let reads = reads.clone();
+            async move {
+                let EventKind::CallChanged { call_id, status } = kind else { return None };
+                // The record is read when the event is delivered, and may have moved on (answered
+                // while the ringing event was on its way): the status is the event's own.
+                let read = || async { services.call(&principal, call_id).await.ok() };
+                let mut call = reads.calls.get(event, read).await?;
+                call.status = status;
+                Some(Call::from(call))
+            }
         })
     }
 }

@@ -42,10 +42,15 @@ pub struct User {
     pub joined_at: DateTime<Utc>,
     /// False until an invited person sets a password.
     pub active: bool,
+    /// Has the app open now.
+    pub online: bool,
+    /// Said they take no new chats for now.
+    pub away: bool,
 }
 
 impl From<ports::Member> for User {
     fn from(m: ports::Member) -> Self {
+        let online = m.online(Utc::now());
         Self {
             id: ID(m.account.id.to_string()),
             email: m.account.email,
@@ -53,6 +58,8 @@ impl From<ports::Member> for User {
             role: m.role.into(),
             joined_at: m.joined_at,
             active: m.account.password_hash.is_some(),
+            online,
+            away: m.away,
         }
     }
 }
@@ -64,12 +71,23 @@ pub struct Company {
     pub name: String,
     /// ISO 3166 code used to read local phone numbers.
     pub default_country: String,
+    /// IANA time zone where the company's days begin.
+    pub time_zone: String,
+    /// Days call recordings are kept; null: for ever.
+    pub recording_retention_days: Option<u32>,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<ports::Tenant> for Company {
     fn from(t: ports::Tenant) -> Self {
-        Self { id: ID(t.id.to_string()), name: t.name, default_country: t.default_country, created_at: t.created_at }
+        Self {
+            id: ID(t.id.to_string()),
+            name: t.name,
+            default_country: t.default_country,
+            time_zone: t.time_zone,
+            recording_retention_days: t.recording_retention_days,
+            created_at: t.created_at,
+        }
     }
 }
 
@@ -143,15 +161,24 @@ pub struct Invitation {
     pub invite_token: Option<String>,
 }
 
+/// A person or company the company talks to: their card (see also `timeline`).
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Customer {
     pub id: ID,
     pub name: String,
     /// E.164.
     pub phones: Vec<String>,
+    /// Lowercase.
+    pub emails: Vec<String>,
+    pub tags: Vec<String>,
     pub responsible_user_id: Option<ID>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub customer_id: crm_core::CustomerId,
+    #[graphql(skip)]
+    pub fields: crm_core::fields::FieldValues,
 }
 
 impl From<ports::Customer> for Customer {
@@ -160,9 +187,13 @@ impl From<ports::Customer> for Customer {
             id: ID(c.id.to_string()),
             name: c.name,
             phones: c.phones,
+            emails: c.emails,
+            tags: c.tags,
             responsible_user_id: c.responsible_user_id.map(|u| ID(u.to_string())),
             created_at: c.created_at,
             updated_at: c.updated_at,
+            customer_id: c.id,
+            fields: c.fields,
         }
     }
 }
@@ -401,6 +432,8 @@ pub struct Call {
     pub sip_cause: Option<u16>,
     pub recording_duration_seconds: Option<f64>,
     pub recording_bytes: Option<u64>,
+    /// When the recording was deleted because the company's retention period ran out.
+    pub recording_deleted_at: Option<DateTime<Utc>>,
     #[graphql(skip)]
     pub domain: crm_core::calls::Call,
 }
@@ -425,6 +458,7 @@ impl From<crm_core::calls::Call> for Call {
             sip_cause: c.sip_cause,
             recording_duration_seconds: c.recording.as_ref().map(|r| r.duration_ms as f64 / 1000.0),
             recording_bytes: c.recording.as_ref().map(|r| r.bytes),
+            recording_deleted_at: c.recording.as_ref().and_then(|r| r.deleted_at),
             domain: c,
         }
     }

@@ -42,7 +42,7 @@ fn close(code: u16, reason: &str) -> Message {
 
 async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket) {
     let (mut sink, stream) = socket.split();
-    let (authenticated_tx, mut authenticated_rx) = oneshot::channel::<Option<i64>>();
+    let (authenticated_tx, mut authenticated_rx) = oneshot::channel::<crm_core::auth::Principal>();
     let services = state.services.clone();
     // async-graphql closes a refused init with 1002; the protocol says 4403 for that.
     let refused = Arc::new(AtomicBool::new(false));
@@ -60,7 +60,7 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
             refused_in_init.store(true, Ordering::Relaxed);
             return Err(async_graphql::Error::new("a valid access token or API token is required"));
         };
-        let _ = authenticated_tx.send(principal.expires_at);
+        let _ = authenticated_tx.send(principal.clone());
         let mut data = Data::default();
         data.insert(Caller::Authenticated(principal));
         Ok(data)
@@ -72,6 +72,10 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
     let init_deadline = tokio::time::sleep(state.settings.ws_init_timeout);
     tokio::pin!(init_deadline);
     let mut authenticated = false;
+    // The person behind the socket counts as online while it is open (see attendance).
+    let mut present: Option<crm_core::auth::Principal> = None;
+    let mut heartbeat = tokio::time::interval(crm_core::services::attendance::HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut expiry: std::pin::Pin<Box<tokio::time::Sleep>> = Box::pin(tokio::time::sleep(Duration::MAX / 4));
     loop {
         tokio::select! {
@@ -89,9 +93,19 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
             }
             result = &mut authenticated_rx, if !authenticated => {
                 authenticated = true;
-                if let Ok(Some(expires_at)) = result {
-                    let left = (expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
-                    expiry = Box::pin(tokio::time::sleep(Duration::from_secs(left)));
+                if let Ok(principal) = result {
+                    if let Some(expires_at) = principal.expires_at {
+                        let left = (expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
+                        expiry = Box::pin(tokio::time::sleep(Duration::from_secs(left)));
+                    }
+                    attend(&state, &principal, Some(true)).await;
+                    heartbeat.reset();
+                    present = Some(principal);
+                }
+            }
+            _ = heartbeat.tick(), if present.is_some() => {
+                if let Some(principal) = &present {
+                    attend(&state, principal, None).await;
                 }
             }
             () = &mut init_deadline, if !authenticated => {
@@ -103,5 +117,15 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
                 break;
             }
         }
+    }
+    if let Some(principal) = present {
+        attend(&state, &principal, Some(false)).await;
+    }
+}
+
+/// Presence is a convenience for routing: failing to record it must not close the socket.
+async fn attend(state: &ApiState, principal: &crm_core::auth::Principal, state_change: Option<bool>) {
+    if let Err(err) = state.services.attend(principal, state_change).await {
+        tracing::warn!(error = %err, "could not record presence");
     }
 }

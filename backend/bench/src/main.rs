@@ -4,16 +4,16 @@
 //! Usage: crm-bench <crm base URL> <admin database URL of that server's database>
 //! (e2e/bench/customers sets everything up and calls this.)
 use anyhow::{Context, Result, bail};
-use futures::future::join_all;
+use crm_bench::{Load, measure, post, sign_up};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TENANTS: usize = 10;
 const CUSTOMERS_PER_TENANT: usize = 10_000;
 const CLIENTS: usize = 50;
 const RUN: Duration = Duration::from_secs(15);
-const WARMUP: Duration = Duration::from_secs(3);
+const LOAD: Load = Load { clients: CLIENTS, warmup: Duration::from_secs(3), run: RUN };
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -46,7 +46,7 @@ async fn main() -> Result<()> {
     let tenants = std::sync::Arc::new(tenants);
     let mut rows = Vec::new();
     let t = tenants.clone();
-    let baseline = measure("baseline: listing SQL straight to Postgres", move |n| {
+    let baseline = measure("baseline: listing SQL straight to Postgres", LOAD, move |n| {
         let (db, tenant) = (app_db.clone(), t[n % TENANTS].1.clone());
         async move { list_sql(&db, &tenant).await }
     })
@@ -58,8 +58,8 @@ async fn main() -> Result<()> {
             async move { post(&http, &url, &token, &body).await }
         }
     };
-    let customers = measure("customers(first: 50) over HTTP", over_http(list)).await?;
-    let me_row = measure("me over HTTP", over_http(me)).await?;
+    let customers = measure("customers(first: 50) over HTTP", LOAD, over_http(list)).await?;
+    let me_row = measure("me over HTTP", LOAD, over_http(me)).await?;
     rows.push((baseline.clone(), 1.0));
     rows.push((customers.clone(), customers.throughput / baseline.throughput));
     rows.push((me_row.clone(), me_row.throughput / baseline.throughput));
@@ -76,19 +76,6 @@ async fn main() -> Result<()> {
         );
     }
     Ok(())
-}
-
-async fn sign_up(http: &reqwest::Client, url: &str, i: usize) -> Result<(String, String)> {
-    let body = json!({
-        "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken companyId } }",
-        "variables": { "i": { "company": format!("Bench {i}"), "name": "Owner", "email": format!("owner{i}-{}@bench.test", uuid::Uuid::new_v4().simple()), "password": "benchmark password", "defaultCountry": "UZ" } }
-    });
-    let response: Value = http.post(url).json(&body).send().await?.json().await?;
-    let data = &response["data"]["signUp"];
-    let token = data["accessToken"].as_str().context("signUp failed")?.to_owned();
-    let tenant = data["companyId"].as_str().context("signUp failed")?.to_owned();
-    // An access token lives 15 minutes by default; the benchmark is shorter.
-    Ok((token, tenant))
 }
 
 async fn seed_customers(db: &DatabaseConnection, tenant: &str) -> Result<()> {
@@ -153,67 +140,4 @@ async fn list_sql(db: &DatabaseConnection, tenant: &str) -> Result<()> {
     .await?;
     txn.commit().await?;
     Ok(())
-}
-
-async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Result<()> {
-    let response: Value = http.post(url).bearer_auth(token).json(body).send().await?.json().await?;
-    if response.get("errors").is_some() {
-        bail!("GraphQL errors: {response}");
-    }
-    Ok(())
-}
-
-#[derive(Clone)]
-struct Row {
-    name: String,
-    throughput: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: usize,
-}
-
-/// Runs `CLIENTS` loops of `op` for `RUN` after a warm-up; reports throughput and latency.
-async fn measure<F, Fut>(name: &str, op: F) -> Result<Row>
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<()>> + Send,
-{
-    eprintln!("running: {name}");
-    let started = Instant::now();
-    let measure_from = started + WARMUP;
-    let until = measure_from + RUN;
-    let loops = (0..CLIENTS).map(|client| {
-        let op = op.clone();
-        tokio::spawn(async move {
-            let (mut latencies, mut errors, mut n) = (Vec::new(), 0usize, client);
-            while Instant::now() < until {
-                let t = Instant::now();
-                let ok = op(n).await.is_ok();
-                n += CLIENTS;
-                if t >= measure_from {
-                    if ok { latencies.push(t.elapsed()) } else { errors += 1 }
-                }
-            }
-            (latencies, errors)
-        })
-    });
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for result in join_all(loops).await {
-        let (latencies, e) = result?;
-        all.extend(latencies);
-        errors += e;
-    }
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    Ok(Row {
-        name: name.to_owned(),
-        throughput: all.len() as f64 / RUN.as_secs_f64(),
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        errors,
-    })
 }

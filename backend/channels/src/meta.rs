@@ -97,19 +97,35 @@ pub fn read(payload: &str) -> Result<Inbound, String> {
     }))
 }
 
+/// Which Graph API a connection talks to, and with which token.
+pub struct Graph<'a> {
+    /// `https://graph.facebook.com/v21.0`, or `https://graph.instagram.com/v21.0` for the
+    /// Instagram API with Instagram login.
+    pub base: &'a str,
+    pub token: &'a str,
+    /// Instagram login's user tokens go in an `Authorization: Bearer` header; page tokens as
+    /// the `access_token` parameter, as each API's documentation shows.
+    pub bearer: bool,
+}
+
+impl Graph<'_> {
+    fn request(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if self.bearer { builder.bearer_auth(self.token) } else { builder.query(&[("access_token", self.token)]) }
+    }
+}
+
 /// A person's name (and Instagram username) from the User Profile API; `None` when Meta will
 /// not say (the person's privacy settings, or an error, which is logged).
 pub async fn profile(
     http: &reqwest::Client,
-    graph: &str,
-    token: &str,
+    graph: &Graph<'_>,
     id: &str,
     fields: &str,
 ) -> Option<(Option<String>, Option<String>)> {
     if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return None;
     }
-    let response = http.get(format!("{graph}/{id}")).query(&[("fields", fields), ("access_token", token)]).send().await;
+    let response = graph.request(http.get(format!("{}/{id}", graph.base)).query(&[("fields", fields)])).send().await;
     let body: Value = match response {
         Ok(r) if r.status().is_success() => r.json().await.ok()?,
         Ok(r) => {
@@ -150,8 +166,8 @@ pub fn send_body(recipient: &str, text: &str, file: Option<&Attachment>, tag: Op
 }
 
 /// Posts to the Send API; the message id, or how it failed.
-pub async fn send(http: &reqwest::Client, graph: &str, token: &str, body: &Value) -> SendOutcome {
-    let response = http.post(format!("{graph}/me/messages")).query(&[("access_token", token)]).json(body).send().await;
+pub async fn send(http: &reqwest::Client, graph: &Graph<'_>, body: &Value) -> SendOutcome {
+    let response = graph.request(http.post(format!("{}/me/messages", graph.base))).json(body).send().await;
     let response = match response {
         Ok(response) => response,
         Err(error) => return SendOutcome::Retry { after: None, error: crate::telegram::without_url(&error) },

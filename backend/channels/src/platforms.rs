@@ -11,6 +11,8 @@ pub struct PlatformSettings {
     pub telegram_api: String,
     /// Meta's Graph API with its version, `https://graph.facebook.com/v21.0`.
     pub graph_api: String,
+    /// The Instagram API with Instagram login, `https://graph.instagram.com/v21.0`.
+    pub instagram_api: String,
     /// Where platforms reach our webhooks, `https://crm.example.com`.
     pub public_url: String,
 }
@@ -24,6 +26,12 @@ impl Platforms {
     pub fn new(settings: PlatformSettings) -> Self {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap_or_default();
         Self { http, settings }
+    }
+
+    fn graph<'a>(&'a self, secrets: &'a ChannelSecrets) -> meta::Graph<'a> {
+        let bearer = secrets.instagram_login;
+        let base = if bearer { &self.settings.instagram_api } else { &self.settings.graph_api };
+        meta::Graph { base, token: &secrets.token, bearer }
     }
 }
 
@@ -67,7 +75,7 @@ impl ChannelPlatforms for Platforms {
             ChannelKind::Messenger => "first_name,last_name",
             ChannelKind::Instagram => "name,username",
         };
-        meta::profile(&self.http, &self.settings.graph_api, &secrets.token, external_id, fields).await
+        meta::profile(&self.http, &self.graph(secrets), external_id, fields).await
     }
 
     async fn fetch(
@@ -114,7 +122,7 @@ impl ChannelPlatforms for Platforms {
             }
             ChannelKind::Messenger | ChannelKind::Instagram => {
                 let body = meta::send_body(thread, text, message.attachments.first(), tag);
-                meta::send(&self.http, &self.settings.graph_api, &secrets.token, &body).await
+                meta::send(&self.http, &self.graph(secrets), &body).await
             }
         }
     }

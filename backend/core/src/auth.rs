@@ -5,8 +5,16 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 /// API token scopes. Integrations get only what they were granted.
-pub const SCOPES: &[&str] =
-    &["calls:read", "calls:write", "customers:read", "customers:write", "inbox:read", "inbox:write", "users:read"];
+pub const SCOPES: &[&str] = &[
+    "calls:read",
+    "calls:write",
+    "customers:read",
+    "customers:write",
+    "inbox:read",
+    "inbox:write",
+    "users:read",
+    "webhooks:manage",
+];
 
 #[derive(Clone, Debug)]
 pub enum Credential {

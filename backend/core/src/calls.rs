@@ -51,6 +51,8 @@ pub struct Recording {
     pub key: String,
     pub duration_ms: u64,
     pub bytes: u64,
+    /// Deleted from storage when the company's retention period ran out.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -36,9 +36,18 @@ pub enum EventKind {
 /// Every event belongs to one tenant; subscribers only ever see their own tenant's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// Unique per publication: the subscribers of one process share what they read for it.
+    #[serde(default = "uuid::Uuid::now_v7")]
+    pub id: uuid::Uuid,
     pub tenant_id: TenantId,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl Event {
+    pub fn new(tenant_id: TenantId, kind: EventKind) -> Self {
+        Self { id: uuid::Uuid::now_v7(), tenant_id, kind }
+    }
 }
 
 #[async_trait]

@@ -52,5 +52,11 @@ id_type!(
     ConnectionId,
     ConversationId,
     MessageId,
-    CannedReplyId
+    CannedReplyId,
+    NoteId,
+    MergeId,
+    WebhookId,
+    DeliveryId,
+    FieldId,
+    ImportId
 );

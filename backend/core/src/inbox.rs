@@ -35,6 +35,10 @@ pub struct ChannelSecrets {
     /// Meta's app secret (signs its webhooks).
     #[serde(default)]
     pub app_secret: Option<String>,
+    /// An Instagram user token for the Instagram API with Instagram login (graph.instagram.com),
+    /// rather than a page token for the Graph API.
+    #[serde(default)]
+    pub instagram_login: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

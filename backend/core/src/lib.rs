@@ -3,9 +3,13 @@
 
 pub mod auth;
 pub mod calls;
+pub mod cards;
+pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod fields;
 pub mod ids;
+pub mod imports;
 pub mod inbox;
 pub mod lease;
 pub mod pbx;
@@ -18,10 +22,11 @@ pub mod tasks;
 pub mod telephony;
 pub mod token;
 pub mod vault;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use ids::{
-    ApiTokenId, CallId, CannedReplyId, ConnectionId, ConversationId, CustomerId, InvitationId, MessageId, PbxServerId,
-    SessionId, TaskId, TenantId, TrunkId, UserId,
+    ApiTokenId, CallId, CannedReplyId, ConnectionId, ConversationId, CustomerId, DeliveryId, FieldId, ImportId,
+    InvitationId, MergeId, MessageId, NoteId, PbxServerId, SessionId, TaskId, TenantId, TrunkId, UserId, WebhookId,
 };
 pub use role::Role;

@@ -22,6 +22,10 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub default_country: String,
+    /// IANA name, e.g. `Asia/Tashkent`.
+    pub time_zone: String,
+    /// Days recordings are kept; `None`: for ever.
+    pub recording_retention_days: Option<u32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -42,6 +46,23 @@ pub struct Member {
     pub tenant_id: TenantId,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
+    /// Last sign of the app being open (see `services::attendance`).
+    pub seen_at: Option<DateTime<Utc>>,
+    /// Set by the person: present but not taking new chats.
+    pub away: bool,
+    /// When a new conversation was last routed to them (the round-robin's order).
+    pub routed_at: Option<DateTime<Utc>>,
+}
+
+impl Member {
+    /// Has the app open, has joined, and is not away: can be given a new chat.
+    pub fn available(&self, now: DateTime<Utc>) -> bool {
+        self.account.password_hash.is_some() && !self.away && self.online(now)
+    }
+
+    pub fn online(&self, now: DateTime<Utc>) -> bool {
+        self.seen_at.is_some_and(|seen| now - seen < crate::services::attendance::ONLINE_FOR)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +105,11 @@ pub struct Customer {
     pub name: String,
     /// E.164, in the order given.
     pub phones: Vec<String>,
+    /// Lowercase, in the order given.
+    pub emails: Vec<String>,
+    pub tags: Vec<String>,
+    /// Custom field values by key.
+    pub fields: crate::fields::FieldValues,
     pub responsible_user_id: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -102,9 +128,12 @@ pub struct Page<T> {
 pub struct CustomerQuery {
     pub first: u64,
     pub after: Option<CustomerId>,
-    /// Matches the name (case-insensitive) or, normalised, a phone.
+    /// Matches the name (case-insensitive, any part), an email or a messenger username; when
+    /// it reads as a phone number (`phone`, normalised), that phone only.
     pub search: Option<String>,
     pub phone: Option<String>,
+    /// Only customers with this tag.
+    pub tag: Option<String>,
     /// Count all matches too.
     pub with_total: bool,
 }
@@ -148,6 +177,14 @@ pub trait Database: Send + Sync + 'static {
     async fn pending_fetches(&self, limit: u64) -> Result<Vec<Message>>;
     /// Replies due to be sent (or retried), of every tenant.
     async fn due_outbox(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxItem>>;
+    /// Companies that keep recordings for a limited number of days, and that number.
+    async fn retention_periods(&self) -> Result<Vec<(TenantId, u32)>>;
+    /// Webhook deliveries due now, across tenants, with their (enabled) endpoints.
+    async fn due_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<(crate::webhooks::Delivery, crate::webhooks::Endpoint)>>;
     /// Checks the connection (readiness).
     async fn ping(&self) -> Result<()>;
 }
@@ -164,12 +201,17 @@ pub trait TenantTx: Send {
     async fn set_password(&mut self, id: UserId, hash: &str) -> Result<()>;
     async fn insert_tenant(&mut self, tenant: &Tenant) -> Result<()>;
     async fn get_tenant(&mut self) -> Result<Tenant>;
+    async fn update_tenant(&mut self, tenant: &Tenant) -> Result<()>;
 
     async fn insert_member(&mut self, user: UserId, role: Role) -> Result<()>;
     async fn member(&mut self, user: UserId) -> Result<Option<Member>>;
     /// The member's role, or `None` for a non-member (one cheap lookup, for every request's auth).
     async fn role_of(&mut self, user: UserId) -> Result<Option<Role>>;
     async fn members(&mut self) -> Result<Vec<Member>>;
+    /// `None` marks the person gone (their last socket closed).
+    async fn set_seen(&mut self, user: UserId, at: Option<DateTime<Utc>>) -> Result<()>;
+    async fn set_away(&mut self, user: UserId, away: bool) -> Result<()>;
+    async fn set_routed(&mut self, user: UserId, at: DateTime<Utc>) -> Result<()>;
     async fn set_role(&mut self, user: UserId, role: Role) -> Result<()>;
 
     async fn insert_session(&mut self, session: &Session) -> Result<()>;
@@ -218,6 +260,9 @@ pub trait TenantTx: Send {
     async fn connection(&mut self, id: ConnectionId) -> Result<Option<ChannelConnection>>;
     async fn connections(&mut self) -> Result<Vec<ChannelConnection>>;
     /// Marks a stored webhook payload done, with what became of it.
+    /// Takes a stored payload for this transaction: false when it was processed, or another
+    /// process is processing it now.
+    async fn claim_update(&mut self, connection: ConnectionId, key: &str) -> Result<bool>;
     async fn finish_update(&mut self, connection: ConnectionId, key: &str, outcome: &str) -> Result<()>;
     /// The customer a platform identity belongs to.
     async fn identity_owner(&mut self, kind: &str, external_id: &str) -> Result<Option<CustomerId>>;
@@ -235,6 +280,7 @@ pub trait TenantTx: Send {
         &mut self,
         status: Option<ConversationStatus>,
         assignee: Option<Option<UserId>>,
+        before: Option<crate::cards::TimelineKey>,
         limit: u64,
     ) -> Result<Vec<Conversation>>;
     async fn insert_conversation(&mut self, conversation: &Conversation) -> Result<()>;
@@ -284,4 +330,70 @@ pub trait TenantTx: Send {
     async fn delete_customer(&mut self, id: CustomerId) -> Result<bool>;
     async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>>;
     async fn customers(&mut self, query: &CustomerQuery) -> Result<Page<Customer>>;
+
+    async fn identities_of(&mut self, customer: CustomerId) -> Result<Vec<crate::cards::Identity>>;
+    /// Moves calls, conversations, identities, tasks and notes from `merged` to `kept`.
+    async fn move_customer_records(&mut self, merged: CustomerId, kept: CustomerId) -> Result<crate::cards::Moved>;
+    async fn insert_merge(&mut self, merge: &crate::cards::Merge) -> Result<()>;
+    /// Merges into `customer`, newest first.
+    async fn merges_into(&mut self, customer: CustomerId) -> Result<Vec<crate::cards::Merge>>;
+    /// Customers sharing a phone or an email with another; `of` narrows to one customer.
+    async fn duplicates(&mut self, of: Option<CustomerId>, first: u64) -> Result<Vec<crate::cards::Duplicate>>;
+    async fn insert_note(&mut self, note: &crate::cards::Note) -> Result<()>;
+    async fn note(&mut self, id: crate::NoteId) -> Result<Option<crate::cards::Note>>;
+    /// The customer's calls, messages, notes and tasks, newest first, before `before`.
+    /// The timeline's entries themselves, one query per kind (whatever is missing is left out).
+    async fn timeline_entries(
+        &mut self,
+        entries: &[crate::cards::TimelineEntry],
+    ) -> Result<crate::cards::TimelineEntries>;
+    async fn timeline(
+        &mut self,
+        customer: CustomerId,
+        before: Option<crate::cards::TimelineKey>,
+        first: u64,
+    ) -> Result<Vec<(crate::cards::TimelineKey, crate::cards::TimelineEntry)>>;
+    /// Calls that started between the first and the last of `bounds`, grouped by day (the
+    /// index of the bound the day starts at), direction, status and person.
+    async fn call_groups(&mut self, bounds: &[DateTime<Utc>]) -> Result<Vec<crate::dashboard::CallGroup>>;
+    async fn message_groups(&mut self, bounds: &[DateTime<Utc>]) -> Result<Vec<crate::dashboard::MessageGroup>>;
+    /// Callback tasks not done.
+    async fn open_callbacks(&mut self) -> Result<u64>;
+    /// Open conversations, and those of them with messages `user` has not read.
+    async fn open_conversations(&mut self, user: UserId) -> Result<(u64, u64)>;
+    /// Conversations begun in the range: when, and when the first reply went out.
+    async fn first_replies(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>>;
+    /// Calls started before `before` whose recordings are still kept.
+    async fn recordings_before(&mut self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Call>>;
+    async fn save_import(&mut self, import: &crate::imports::CustomerImport) -> Result<()>;
+    async fn import(&mut self, id: crate::ImportId) -> Result<Option<crate::imports::CustomerImport>>;
+    async fn custom_fields(&mut self) -> Result<Vec<crate::fields::CustomField>>;
+    async fn insert_custom_field(&mut self, field: &crate::fields::CustomField) -> Result<()>;
+    async fn delete_custom_field(&mut self, id: crate::FieldId) -> Result<bool>;
+    async fn insert_webhook(&mut self, endpoint: &crate::webhooks::Endpoint) -> Result<()>;
+    async fn update_webhook(&mut self, endpoint: &crate::webhooks::Endpoint) -> Result<()>;
+    async fn delete_webhook(&mut self, id: crate::WebhookId) -> Result<bool>;
+    async fn webhooks(&mut self) -> Result<Vec<crate::webhooks::Endpoint>>;
+    async fn insert_delivery(&mut self, delivery: &crate::webhooks::Delivery) -> Result<()>;
+    async fn update_delivery(&mut self, delivery: &crate::webhooks::Delivery) -> Result<()>;
+    async fn delivery(&mut self, id: crate::DeliveryId) -> Result<Option<crate::webhooks::Delivery>>;
+    /// The endpoint's deliveries, newest first.
+    async fn deliveries(&mut self, endpoint: crate::WebhookId, first: u64) -> Result<Vec<crate::webhooks::Delivery>>;
+    /// Counts a failed attempt against the endpoint, or clears the count; the count after it.
+    async fn record_webhook_attempt(&mut self, id: crate::WebhookId, ok: bool) -> Result<Option<u32>>;
+    /// Switches an endpoint off; true only if it was on.
+    async fn switch_off_webhook(&mut self, id: crate::WebhookId, reason: &str) -> Result<bool>;
+    /// Takes a due delivery until `until`, if it is still due as `seen`.
+    async fn claim_delivery(
+        &mut self,
+        id: crate::DeliveryId,
+        seen: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn task(&mut self, id: crate::TaskId) -> Result<Option<Task>>;
+    async fn update_task(&mut self, task: &Task) -> Result<()>;
 }

@@ -1,7 +1,7 @@
 //! Mapping between rows and domain records, and database errors to domain errors.
 use crate::entities::*;
 use crm_core::calls::{Call, Recording};
-use crm_core::ports::{Account, ApiToken, Invitation, Session, Tenant};
+use crm_core::ports::{Account, ApiToken, Invitation, Member, Session, Tenant};
 use crm_core::telephony::{OutboundRegistration, SipAccount, Trunk};
 use crm_core::{ApiTokenId, CallId, CustomerId, Error, InvitationId, SessionId, TenantId, TrunkId, UserId};
 use sea_orm::{DbErr, SqlErr};
@@ -15,11 +15,44 @@ pub fn db_err(err: DbErr) -> Error {
 }
 
 pub fn tenant(m: tenants::Model) -> Tenant {
-    Tenant { id: TenantId(m.id), name: m.name, default_country: m.default_country, created_at: m.created_at }
+    Tenant {
+        id: TenantId(m.id),
+        name: m.name,
+        default_country: m.default_country,
+        time_zone: m.time_zone,
+        recording_retention_days: m.recording_retention_days.and_then(|d| u32::try_from(d).ok()),
+        created_at: m.created_at,
+    }
 }
 
 pub fn account(m: accounts::Model) -> Account {
     Account { id: UserId(m.id), email: m.email, name: m.name, password_hash: m.password_hash, created_at: m.created_at }
+}
+
+pub fn member(tenant: TenantId, m: memberships::Model, a: accounts::Model) -> crm_core::Result<Member> {
+    Ok(Member {
+        account: account(a),
+        tenant_id: tenant,
+        role: m.role.parse()?,
+        joined_at: m.created_at,
+        seen_at: m.seen_at,
+        away: m.away,
+        routed_at: m.routed_at,
+    })
+}
+
+pub fn task(m: tasks::Model) -> crm_core::tasks::Task {
+    crm_core::tasks::Task {
+        id: crm_core::TaskId(m.id),
+        kind: m.kind,
+        title: m.title,
+        customer_id: m.customer_id.map(CustomerId),
+        call_id: m.call_id.map(CallId),
+        assignee_id: m.assignee_id.map(UserId),
+        due_at: m.due_at,
+        done_at: m.done_at,
+        created_at: m.created_at,
+    }
 }
 
 pub fn session(m: sessions::Model) -> Session {
@@ -99,9 +132,12 @@ pub fn sip_account(m: sip_accounts::Model) -> SipAccount {
 
 pub fn call(m: calls::Model) -> Result<Call, Error> {
     let recording = match (m.recording_key, m.recording_duration_ms, m.recording_bytes) {
-        (Some(key), Some(duration_ms), Some(bytes)) => {
-            Some(Recording { key, duration_ms: duration_ms.max(0) as u64, bytes: bytes.max(0) as u64 })
-        }
+        (Some(key), Some(duration_ms), Some(bytes)) => Some(Recording {
+            key,
+            duration_ms: duration_ms.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+            deleted_at: m.recording_deleted_at,
+        }),
         _ => None,
     };
     Ok(Call {
@@ -145,5 +181,6 @@ pub fn call_row(call: &Call) -> calls::ActiveModel {
         recording_key: Set(call.recording.as_ref().map(|r| r.key.clone())),
         recording_duration_ms: Set(call.recording.as_ref().map(|r| r.duration_ms as i64)),
         recording_bytes: Set(call.recording.as_ref().map(|r| r.bytes as i64)),
+        recording_deleted_at: Set(call.recording.as_ref().and_then(|r| r.deleted_at)),
     }
 }

@@ -234,6 +234,32 @@ impl Database for SqlDatabase {
         Ok(stored)
     }
 
+    async fn retention_periods(&self) -> Result<Vec<(TenantId, u32)>> {
+        let txn = self.begin().await?;
+        set_local(&txn, "app.retention_worker", "on".into()).await.map_err(db_err)?;
+        let rows = tenants::Entity::find()
+            .filter(tenants::Column::RecordingRetentionDays.is_not_null())
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|t| Some((TenantId(t.id), u32::try_from(t.recording_retention_days?).ok()?)))
+            .collect())
+    }
+
+    async fn due_webhooks(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u64,
+    ) -> Result<Vec<(crm_core::webhooks::Delivery, crm_core::webhooks::Endpoint)>> {
+        let txn = self.begin().await?;
+        let due = crate::webhooks::due(&txn, now, limit).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(due)
+    }
+
     async fn pending_updates(&self, limit: u64) -> Result<Vec<InboundUpdate>> {
         let txn = self.begin().await?;
         let pending = crate::inbox::pending_updates(&txn, limit).await?;

@@ -19,6 +19,8 @@ pub mod tenants {
         pub name: String,
         pub default_country: String,
         pub created_at: DateTimeUtc,
+        pub time_zone: String,
+        pub recording_retention_days: Option<i32>,
     }
     entity_boilerplate!();
 }
@@ -49,6 +51,9 @@ pub mod memberships {
         pub user_id: Uuid,
         pub role: String,
         pub created_at: DateTimeUtc,
+        pub seen_at: Option<DateTimeUtc>,
+        pub away: bool,
+        pub routed_at: Option<DateTimeUtc>,
     }
     entity_boilerplate!();
 }
@@ -125,6 +130,8 @@ pub mod customers {
         pub responsible_user_id: Option<Uuid>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// JSON object of custom field values by key.
+        pub fields: String,
     }
     entity_boilerplate!();
 }
@@ -229,6 +236,7 @@ pub mod calls {
         pub recording_key: Option<String>,
         pub recording_duration_ms: Option<i64>,
         pub recording_bytes: Option<i64>,
+        pub recording_deleted_at: Option<DateTimeUtc>,
     }
     entity_boilerplate!();
 }
@@ -446,6 +454,161 @@ pub mod canned_replies {
         pub title: String,
         pub text: String,
         pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod customer_emails {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_emails")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub customer_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub position: i32,
+        pub email: String,
+    }
+    entity_boilerplate!();
+}
+
+pub mod customer_tags {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_tags")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub customer_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tag: String,
+    }
+    entity_boilerplate!();
+}
+
+pub mod notes {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub customer_id: Uuid,
+        pub author_id: Option<Uuid>,
+        pub text: String,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod customer_merges {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_merges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kept_id: Uuid,
+        pub merged_id: Uuid,
+        pub merged_name: String,
+        /// JSON: what was moved (`crm_core::cards::Moved`).
+        pub moved: String,
+        pub user_id: Option<Uuid>,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod webhook_endpoints {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_endpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub url: String,
+        /// JSON list of event names.
+        pub events: String,
+        pub secret: String,
+        pub enabled: bool,
+        pub failures: i32,
+        pub disabled_reason: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod webhook_deliveries {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub endpoint_id: Uuid,
+        pub event: String,
+        pub payload: String,
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: Option<DateTimeUtc>,
+        pub response_code: Option<i32>,
+        pub error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub delivered_at: Option<DateTimeUtc>,
+    }
+    entity_boilerplate!();
+}
+
+pub mod custom_fields {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "custom_fields")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub key: String,
+        pub label: String,
+        pub kind: String,
+        /// JSON list.
+        pub choices: String,
+        pub created_at: DateTimeUtc,
+    }
+    entity_boilerplate!();
+}
+
+pub mod customer_imports {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_imports")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub dry_run: bool,
+        pub status: String,
+        pub total: i32,
+        pub processed: i32,
+        pub created: i32,
+        /// JSON list of rejected rows.
+        pub rejections: String,
+        pub error: Option<String>,
+        pub user_id: Option<Uuid>,
+        pub created_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
     }
     entity_boilerplate!();
 }

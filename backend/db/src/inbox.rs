@@ -6,13 +6,14 @@ use crate::database::set_local;
 use crate::entities::*;
 use chrono::{DateTime, Utc};
 use crm_core::inbox::{
-    Attachment, CannedReply, ChannelConnection, Conversation, ConversationStatus, InboundUpdate, Message, OutboxItem,
+    Attachment, CannedReply, ChannelConnection, Conversation, ConversationStatus, InboundUpdate, Message,
+    MessageDirection, OutboxItem,
 };
 use crm_core::{CannedReplyId, ConnectionId, ConversationId, CustomerId, MessageId, Result, TenantId, UserId};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -72,7 +73,7 @@ fn conversation_row(c: &Conversation) -> conversations::ActiveModel {
     }
 }
 
-fn message(m: messages::Model) -> Result<Message> {
+pub(crate) fn message(m: messages::Model) -> Result<Message> {
     let attachments: Vec<Attachment> = serde_json::from_str(&m.attachments).map_err(crm_core::Error::internal)?;
     Ok(Message {
         id: MessageId(m.id),
@@ -133,11 +134,15 @@ pub async fn connection_by_id(txn: &DatabaseTransaction, id: ConnectionId) -> Re
     row.map(connection).transpose()
 }
 
+/// One multi-row insert per tenant (row-level security checks each against its tenant).
 pub async fn store_updates(txn: &DatabaseTransaction, updates: &[InboundUpdate]) -> Result<usize> {
+    let mut tenants: Vec<TenantId> = updates.iter().map(|u| u.tenant_id).collect();
+    tenants.sort_unstable_by_key(|t| t.0);
+    tenants.dedup();
     let mut stored = 0;
-    for u in updates {
-        set_local(txn, "app.tenant_id", u.tenant_id.to_string()).await.map_err(db_err)?;
-        let row = inbound_updates::ActiveModel {
+    for tenant in tenants {
+        set_local(txn, "app.tenant_id", tenant.to_string()).await.map_err(db_err)?;
+        let rows = updates.iter().filter(|u| u.tenant_id == tenant).map(|u| inbound_updates::ActiveModel {
             tenant_id: Set(u.tenant_id.0),
             connection_id: Set(u.connection_id.0),
             external_key: Set(u.external_key.clone()),
@@ -145,8 +150,8 @@ pub async fn store_updates(txn: &DatabaseTransaction, updates: &[InboundUpdate])
             received_at: Set(u.received_at),
             processed_at: Set(None),
             outcome: Set(None),
-        };
-        let inserted = inbound_updates::Entity::insert(row)
+        });
+        let inserted = inbound_updates::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
                     inbound_updates::Column::TenantId,
@@ -241,6 +246,24 @@ pub async fn connections(
     rows.into_iter().map(connection).collect()
 }
 
+/// Takes a stored payload for processing in this transaction: false when it is done, or when
+/// another process holds it (Postgres: its row is locked until that transaction ends).
+pub async fn claim_update(txn: &DatabaseTransaction, t: Uuid, c: ConnectionId, key: &str) -> Result<bool> {
+    use sea_orm::ConnectionTrait;
+    let backend = txn.get_database_backend();
+    let sql = if backend == sea_orm::DatabaseBackend::Postgres {
+        "SELECT 1 AS one FROM inbound_updates WHERE tenant_id = $1 AND connection_id = $2 AND external_key = $3
+         AND processed_at IS NULL FOR UPDATE SKIP LOCKED"
+    } else {
+        // One process writes a SQLite file: nobody else can hold the row.
+        "SELECT 1 AS one FROM inbound_updates WHERE tenant_id = ? AND connection_id = ? AND external_key = ?
+         AND processed_at IS NULL"
+    };
+    let statement = sea_orm::Statement::from_sql_and_values(backend, sql, [t.into(), c.0.into(), key.into()]);
+    let row = txn.query_one_raw(statement).await.map_err(db_err)?;
+    Ok(row.is_some())
+}
+
 pub async fn finish_update(
     txn: &DatabaseTransaction,
     t: Uuid,
@@ -315,9 +338,12 @@ pub async fn conversations_of(
     t: Uuid,
     status: Option<ConversationStatus>,
     assignee: Option<Option<UserId>>,
+    before: Option<crm_core::cards::TimelineKey>,
     limit: u64,
 ) -> Result<Vec<Conversation>> {
-    let mut select = conversations::Entity::find().filter(conversations::Column::TenantId.eq(t));
+    let mut select = conversations::Entity::find()
+        .filter(conversations::Column::TenantId.eq(t))
+        .filter(crate::cards::before_key(conversations::Column::LastMessageAt, conversations::Column::Id, before));
     if let Some(status) = status {
         select = select.filter(conversations::Column::Status.eq(status.as_str()));
     }
@@ -326,8 +352,13 @@ pub async fn conversations_of(
         Some(None) => select = select.filter(conversations::Column::AssigneeId.is_null()),
         None => {}
     }
-    let rows =
-        select.order_by_desc(conversations::Column::LastMessageAt).limit(limit).all(txn).await.map_err(db_err)?;
+    let rows = select
+        .order_by_desc(conversations::Column::LastMessageAt)
+        .order_by_desc(conversations::Column::Id)
+        .limit(limit)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
     rows.into_iter().map(conversation).collect()
 }
 
@@ -362,6 +393,14 @@ pub async fn insert_message(txn: &DatabaseTransaction, m: &Message) -> Result<bo
         .exec_without_returning(txn)
         .await
         .map_err(db_err)?;
+    if inserted == 1 && m.direction == MessageDirection::Outbound {
+        // The conversation's first reply, for the dashboard's first-response time.
+        let sql = "UPDATE conversations SET first_reply_at = ?
+                   WHERE tenant_id = ? AND id = ? AND (first_reply_at IS NULL OR first_reply_at > ?)";
+        let values = vec![m.created_at.into(), m.tenant_id.0.into(), m.conversation_id.0.into(), m.created_at.into()];
+        let backend = txn.get_database_backend();
+        txn.execute_raw(crate::dashboard::statement(backend, sql, values)).await.map_err(db_err)?;
+    }
     Ok(inserted == 1)
 }
 

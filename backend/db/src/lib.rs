@@ -1,9 +1,12 @@
 //! The SQL adapter: `crm_core::ports::Database` on sea-orm, for SQLite and Postgres.
+mod cards;
 mod convert;
+mod dashboard;
 mod database;
 mod entities;
 mod inbox;
 mod pbx;
 mod tenant_tx;
+mod webhooks;
 
 pub use database::{SqlDatabase, migrate};

@@ -6,7 +6,11 @@ use crate::entities::*;
 use crate::inbox;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use crm_core::ImportId;
 use crm_core::calls::{Call, CallQuery};
+use crm_core::cards::{Duplicate, Identity, Merge, Moved, Note, TimelineEntry, TimelineKey};
+use crm_core::fields::CustomField;
+use crm_core::imports::CustomerImport;
 use crm_core::inbox::{CannedReply, ChannelConnection, Conversation, ConversationStatus, Message, OutboxItem};
 use crm_core::pbx::PbxServer;
 use crm_core::ports::{
@@ -14,10 +18,12 @@ use crm_core::ports::{
 };
 use crm_core::tasks::Task;
 use crm_core::telephony::{SipAccount, Trunk};
+use crm_core::webhooks::{Delivery, Endpoint};
 use crm_core::{
     ApiTokenId, CallId, CannedReplyId, ConnectionId, ConversationId, CustomerId, Error, InvitationId, MessageId,
-    PbxServerId, Result, Role, SessionId, TaskId, TenantId, TrunkId, UserId,
+    NoteId, PbxServerId, Result, Role, SessionId, TaskId, TenantId, TrunkId, UserId,
 };
+use crm_core::{DeliveryId, FieldId, WebhookId};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
@@ -38,6 +44,17 @@ impl SqlTenantTx {
 
     fn t(&self) -> Uuid {
         self.tenant.0
+    }
+
+    async fn update_member(&self, user: UserId, column: memberships::Column, value: sea_orm::Value) -> Result<()> {
+        memberships::Entity::update_many()
+            .col_expr(column, Expr::value(value))
+            .filter(memberships::Column::TenantId.eq(self.t()))
+            .filter(memberships::Column::UserId.eq(user.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn phones_of(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>> {
@@ -160,12 +177,22 @@ impl SqlTenantTx {
         }
     }
 
-    fn customer(&self, m: customers::Model, phones: Vec<String>) -> Customer {
+    fn customer(
+        &self,
+        m: customers::Model,
+        phones: Vec<String>,
+        (emails, tags): (Vec<String>, Vec<String>),
+    ) -> Customer {
+        // Written by us as a JSON object; anything else reads as no values rather than failing.
+        let fields = serde_json::from_str(&m.fields).unwrap_or_default();
         Customer {
+            fields,
             id: CustomerId(m.id),
             tenant_id: self.tenant,
             name: m.name,
             phones,
+            emails,
+            tags,
             responsible_user_id: m.responsible_user_id.map(UserId),
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -217,6 +244,8 @@ impl TenantTx for SqlTenantTx {
             name: Set(tenant.name.clone()),
             default_country: Set(tenant.default_country.clone()),
             created_at: Set(tenant.created_at),
+            time_zone: Set(tenant.time_zone.clone()),
+            recording_retention_days: Set(tenant.recording_retention_days.map(|d| d as i32)),
         };
         tenants::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
         Ok(())
@@ -227,12 +256,26 @@ impl TenantTx for SqlTenantTx {
         row.map(convert::tenant).ok_or(Error::NotFound)
     }
 
+    async fn update_tenant(&mut self, tenant: &Tenant) -> Result<()> {
+        let found = tenants::Entity::find_by_id(self.t()).one(&self.txn).await.map_err(db_err)?;
+        let mut row = found.ok_or(Error::NotFound)?.into_active_model();
+        row.name = Set(tenant.name.clone());
+        row.default_country = Set(tenant.default_country.clone());
+        row.time_zone = Set(tenant.time_zone.clone());
+        row.recording_retention_days = Set(tenant.recording_retention_days.map(|d| d as i32));
+        tenants::Entity::update(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
     async fn insert_member(&mut self, user: UserId, role: Role) -> Result<()> {
         let row = memberships::ActiveModel {
             tenant_id: Set(self.t()),
             user_id: Set(user.0),
             role: Set(role.as_str().to_owned()),
             created_at: Set(Utc::now()),
+            seen_at: Set(None),
+            away: Set(false),
+            routed_at: Set(None),
         };
         memberships::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
         Ok(())
@@ -243,12 +286,7 @@ impl TenantTx for SqlTenantTx {
         let Some(row) = row else { return Ok(None) };
         let account = accounts::Entity::find_by_id(user.0).one(&self.txn).await.map_err(db_err)?;
         let account = account.ok_or_else(|| Error::internal("membership without account"))?;
-        Ok(Some(Member {
-            account: convert::account(account),
-            tenant_id: self.tenant,
-            role: row.role.parse()?,
-            joined_at: row.created_at,
-        }))
+        convert::member(self.tenant, row, account).map(Some)
     }
 
     async fn role_of(&mut self, user: UserId) -> Result<Option<Role>> {
@@ -275,14 +313,21 @@ impl TenantTx for SqlTenantTx {
             .map(|row| {
                 let account =
                     accounts.get(&row.user_id).cloned().ok_or_else(|| Error::internal("membership without account"))?;
-                Ok(Member {
-                    account: convert::account(account),
-                    tenant_id: self.tenant,
-                    role: row.role.parse()?,
-                    joined_at: row.created_at,
-                })
+                convert::member(self.tenant, row, account)
             })
             .collect()
+    }
+
+    async fn set_seen(&mut self, user: UserId, at: Option<DateTime<Utc>>) -> Result<()> {
+        self.update_member(user, memberships::Column::SeenAt, at.into()).await
+    }
+
+    async fn set_away(&mut self, user: UserId, away: bool) -> Result<()> {
+        self.update_member(user, memberships::Column::Away, away.into()).await
+    }
+
+    async fn set_routed(&mut self, user: UserId, at: DateTime<Utc>) -> Result<()> {
+        self.update_member(user, memberships::Column::RoutedAt, Some(at).into()).await
     }
 
     async fn set_role(&mut self, user: UserId, role: Role) -> Result<()> {
@@ -581,6 +626,10 @@ impl TenantTx for SqlTenantTx {
         inbox::connections(&self.txn, self.t(), None).await
     }
 
+    async fn claim_update(&mut self, connection: ConnectionId, key: &str) -> Result<bool> {
+        inbox::claim_update(&self.txn, self.t(), connection, key).await
+    }
+
     async fn finish_update(&mut self, connection: ConnectionId, key: &str, outcome: &str) -> Result<()> {
         inbox::finish_update(&self.txn, self.t(), connection, key, outcome).await
     }
@@ -611,9 +660,10 @@ impl TenantTx for SqlTenantTx {
         &mut self,
         status: Option<ConversationStatus>,
         assignee: Option<Option<UserId>>,
+        before: Option<TimelineKey>,
         limit: u64,
     ) -> Result<Vec<Conversation>> {
-        inbox::conversations_of(&self.txn, self.t(), status, assignee, limit).await
+        inbox::conversations_of(&self.txn, self.t(), status, assignee, before, limit).await
     }
 
     async fn insert_conversation(&mut self, conversation: &Conversation) -> Result<()> {
@@ -772,20 +822,7 @@ impl TenantTx for SqlTenantTx {
             select = select.filter(tasks::Column::DoneAt.is_null());
         }
         let rows = select.order_by_asc(tasks::Column::DueAt).limit(500).all(&self.txn).await.map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|m| Task {
-                id: TaskId(m.id),
-                kind: m.kind,
-                title: m.title,
-                customer_id: m.customer_id.map(CustomerId),
-                call_id: m.call_id.map(CallId),
-                assignee_id: m.assignee_id.map(UserId),
-                due_at: m.due_at,
-                done_at: m.done_at,
-                created_at: m.created_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(convert::task).collect())
     }
 
     async fn close_callbacks(&mut self, customer: CustomerId, at: DateTime<Utc>) -> Result<u64> {
@@ -809,9 +846,11 @@ impl TenantTx for SqlTenantTx {
             responsible_user_id: Set(customer.responsible_user_id.map(|u| u.0)),
             created_at: Set(customer.created_at),
             updated_at: Set(customer.updated_at),
+            fields: Set(serde_json::to_string(&customer.fields).map_err(Error::internal)?),
         };
         customers::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
-        self.write_phones(customer).await
+        self.write_phones(customer).await?;
+        crate::cards::write_details(&self.txn, self.t(), customer).await
     }
 
     async fn update_customer(&mut self, customer: &Customer) -> Result<()> {
@@ -820,8 +859,10 @@ impl TenantTx for SqlTenantTx {
         row.name = Set(customer.name.clone());
         row.responsible_user_id = Set(customer.responsible_user_id.map(|u| u.0));
         row.updated_at = Set(customer.updated_at);
+        row.fields = Set(serde_json::to_string(&customer.fields).map_err(Error::internal)?);
         customers::Entity::update(row).exec(&self.txn).await.map_err(db_err)?;
-        self.write_phones(customer).await
+        self.write_phones(customer).await?;
+        crate::cards::write_details(&self.txn, self.t(), customer).await
     }
 
     async fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
@@ -838,42 +879,293 @@ impl TenantTx for SqlTenantTx {
         let row = customers::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let phones = self.phones_of(&[row.id]).await?.remove(&row.id).unwrap_or_default();
-        Ok(Some(SqlTenantTx::customer(self, row, phones)))
+        let details =
+            crate::cards::details_of(&self.txn, self.t(), &[row.id]).await?.remove(&row.id).unwrap_or_default();
+        Ok(Some(SqlTenantTx::customer(self, row, phones, details)))
     }
 
     async fn customers(&mut self, query: &CustomerQuery) -> Result<Page<Customer>> {
         let mut select = customers::Entity::find().filter(customers::Column::TenantId.eq(self.t()));
-        if let Some(search) = &query.search {
+        // A search that reads as a phone looks up that phone alone (an index lookup, where the
+        // name, email and username alternatives would scan the company's customers).
+        if let Some(phone) = &query.phone {
+            select = select.filter(
+                customers::Column::Id.in_subquery(
+                    Query::select()
+                        .column(customer_phones::Column::CustomerId)
+                        .from(customer_phones::Entity)
+                        .and_where(customer_phones::Column::TenantId.eq(self.t()))
+                        .and_where(customer_phones::Column::E164.eq(phone.clone()))
+                        .to_owned(),
+                ),
+            );
+        } else if let Some(search) = &query.search {
             let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             let mut any = Condition::any().add(
                 Expr::expr(Func::lower(Expr::col(customers::Column::Name)))
                     .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
             );
-            if let Some(phone) = &query.phone {
-                any = any.add(
-                    customers::Column::Id.in_subquery(
-                        Query::select()
-                            .column(customer_phones::Column::CustomerId)
-                            .from(customer_phones::Entity)
-                            .and_where(customer_phones::Column::TenantId.eq(self.t()))
-                            .and_where(customer_phones::Column::E164.eq(phone.clone()))
-                            .to_owned(),
-                    ),
-                );
-            }
+            any = any.add(crate::cards::search_condition(self.t(), search));
             select = select.filter(any);
+        }
+        if let Some(tag) = &query.tag {
+            select = select.filter(crate::cards::tag_condition(self.t(), tag));
         }
         let Page { items: rows, has_next, total } =
             self.page(select, customers::Column::Id, query.after.map(|a| a.0), query.first, query.with_total).await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut phones = self.phones_of(&ids).await?;
+        let mut details = crate::cards::details_of(&self.txn, self.t(), &ids).await?;
         let items = rows
             .into_iter()
             .map(|row| {
                 let p = phones.remove(&row.id).unwrap_or_default();
-                SqlTenantTx::customer(self, row, p)
+                let d = details.remove(&row.id).unwrap_or_default();
+                SqlTenantTx::customer(self, row, p, d)
             })
             .collect();
         Ok(Page { items, has_next, total })
+    }
+
+    async fn identities_of(&mut self, customer: CustomerId) -> Result<Vec<Identity>> {
+        crate::cards::identities_of(&self.txn, self.t(), customer).await
+    }
+
+    async fn move_customer_records(&mut self, merged: CustomerId, kept: CustomerId) -> Result<Moved> {
+        crate::cards::move_records(&self.txn, self.t(), merged, kept).await
+    }
+
+    async fn insert_merge(&mut self, merge: &Merge) -> Result<()> {
+        crate::cards::insert_merge(&self.txn, self.t(), merge).await
+    }
+
+    async fn merges_into(&mut self, customer: CustomerId) -> Result<Vec<Merge>> {
+        crate::cards::merges_into(&self.txn, self.t(), customer).await
+    }
+
+    async fn duplicates(&mut self, of: Option<CustomerId>, first: u64) -> Result<Vec<Duplicate>> {
+        crate::cards::duplicates(&self.txn, self.t(), of, first).await
+    }
+
+    async fn insert_note(&mut self, note: &Note) -> Result<()> {
+        crate::cards::insert_note(&self.txn, self.t(), note).await
+    }
+
+    async fn note(&mut self, id: NoteId) -> Result<Option<Note>> {
+        crate::cards::note(&self.txn, self.t(), id).await
+    }
+
+    async fn timeline_entries(&mut self, entries: &[TimelineEntry]) -> Result<crm_core::cards::TimelineEntries> {
+        crate::cards::timeline_entries(&self.txn, self.t(), entries).await
+    }
+
+    async fn timeline(
+        &mut self,
+        customer: CustomerId,
+        before: Option<TimelineKey>,
+        first: u64,
+    ) -> Result<Vec<(TimelineKey, TimelineEntry)>> {
+        crate::cards::timeline(&self.txn, self.t(), customer, before, first).await
+    }
+
+    async fn call_groups(&mut self, bounds: &[DateTime<Utc>]) -> Result<Vec<crm_core::dashboard::CallGroup>> {
+        crate::dashboard::call_groups(&self.txn, self.t(), bounds).await
+    }
+
+    async fn message_groups(&mut self, bounds: &[DateTime<Utc>]) -> Result<Vec<crm_core::dashboard::MessageGroup>> {
+        crate::dashboard::message_groups(&self.txn, self.t(), bounds).await
+    }
+
+    async fn open_callbacks(&mut self) -> Result<u64> {
+        crate::dashboard::open_callbacks(&self.txn, self.t()).await
+    }
+
+    async fn open_conversations(&mut self, user: UserId) -> Result<(u64, u64)> {
+        crate::dashboard::open_conversations(&self.txn, self.t(), user).await
+    }
+
+    async fn first_replies(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+        crate::dashboard::first_replies(&self.txn, self.t(), from, to).await
+    }
+
+    async fn recordings_before(&mut self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Call>> {
+        let rows = calls::Entity::find()
+            .filter(calls::Column::TenantId.eq(self.t()))
+            .filter(calls::Column::RecordingKey.is_not_null())
+            .filter(calls::Column::RecordingDeletedAt.is_null())
+            .filter(calls::Column::StartedAt.lt(before))
+            .order_by_asc(calls::Column::StartedAt)
+            .limit(limit)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(convert::call).collect()
+    }
+
+    async fn save_import(&mut self, import: &CustomerImport) -> Result<()> {
+        let row = customer_imports::ActiveModel {
+            tenant_id: Set(self.t()),
+            id: Set(import.id.0),
+            dry_run: Set(import.dry_run),
+            status: Set(import.status.as_str().to_owned()),
+            total: Set(import.total as i32),
+            processed: Set(import.processed as i32),
+            created: Set(import.created as i32),
+            rejections: Set(serde_json::to_string(&import.rejections).map_err(Error::internal)?),
+            error: Set(import.error.clone()),
+            user_id: Set(import.user_id.map(|u| u.0)),
+            created_at: Set(import.created_at),
+            finished_at: Set(import.finished_at),
+        };
+        customer_imports::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::columns([
+                    customer_imports::Column::TenantId,
+                    customer_imports::Column::Id,
+                ])
+                .update_columns([
+                    customer_imports::Column::Status,
+                    customer_imports::Column::Processed,
+                    customer_imports::Column::Created,
+                    customer_imports::Column::Rejections,
+                    customer_imports::Column::Error,
+                    customer_imports::Column::FinishedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn import(&mut self, id: ImportId) -> Result<Option<CustomerImport>> {
+        let row = customer_imports::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        row.map(|r| {
+            Ok(CustomerImport {
+                id: ImportId(r.id),
+                dry_run: r.dry_run,
+                status: r.status.parse()?,
+                total: u32::try_from(r.total).unwrap_or(0),
+                processed: u32::try_from(r.processed).unwrap_or(0),
+                created: u32::try_from(r.created).unwrap_or(0),
+                rejections: serde_json::from_str(&r.rejections).map_err(Error::internal)?,
+                error: r.error,
+                user_id: r.user_id.map(UserId),
+                created_at: r.created_at,
+                finished_at: r.finished_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn custom_fields(&mut self) -> Result<Vec<CustomField>> {
+        let rows = custom_fields::Entity::find()
+            .filter(custom_fields::Column::TenantId.eq(self.t()))
+            .order_by_asc(custom_fields::Column::CreatedAt)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(CustomField {
+                    id: FieldId(r.id),
+                    key: r.key,
+                    label: r.label,
+                    kind: r.kind.parse()?,
+                    choices: serde_json::from_str(&r.choices).map_err(Error::internal)?,
+                    created_at: r.created_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_custom_field(&mut self, field: &CustomField) -> Result<()> {
+        let row = custom_fields::ActiveModel {
+            tenant_id: Set(self.t()),
+            id: Set(field.id.0),
+            key: Set(field.key.clone()),
+            label: Set(field.label.clone()),
+            kind: Set(field.kind.as_str().to_owned()),
+            choices: Set(serde_json::to_string(&field.choices).map_err(Error::internal)?),
+            created_at: Set(field.created_at),
+        };
+        custom_fields::Entity::insert(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_custom_field(&mut self, id: FieldId) -> Result<bool> {
+        let result = custom_fields::Entity::delete_many()
+            .filter(custom_fields::Column::TenantId.eq(self.t()))
+            .filter(custom_fields::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn insert_webhook(&mut self, endpoint: &Endpoint) -> Result<()> {
+        crate::webhooks::insert_endpoint(&self.txn, endpoint).await
+    }
+
+    async fn update_webhook(&mut self, endpoint: &Endpoint) -> Result<()> {
+        crate::webhooks::update_endpoint(&self.txn, endpoint).await
+    }
+
+    async fn delete_webhook(&mut self, id: WebhookId) -> Result<bool> {
+        crate::webhooks::delete_endpoint(&self.txn, self.t(), id).await
+    }
+
+    async fn webhooks(&mut self) -> Result<Vec<Endpoint>> {
+        crate::webhooks::endpoints(&self.txn, self.t()).await
+    }
+
+    async fn insert_delivery(&mut self, delivery: &Delivery) -> Result<()> {
+        crate::webhooks::insert_delivery(&self.txn, delivery).await
+    }
+
+    async fn update_delivery(&mut self, delivery: &Delivery) -> Result<()> {
+        crate::webhooks::update_delivery(&self.txn, delivery).await
+    }
+
+    async fn delivery(&mut self, id: DeliveryId) -> Result<Option<Delivery>> {
+        crate::webhooks::delivery_by_id(&self.txn, self.t(), id).await
+    }
+
+    async fn deliveries(&mut self, endpoint: WebhookId, first: u64) -> Result<Vec<Delivery>> {
+        crate::webhooks::deliveries(&self.txn, self.t(), endpoint, first).await
+    }
+
+    async fn record_webhook_attempt(&mut self, id: WebhookId, ok: bool) -> Result<Option<u32>> {
+        crate::webhooks::record_attempt(&self.txn, self.t(), id, ok).await
+    }
+
+    async fn switch_off_webhook(&mut self, id: WebhookId, reason: &str) -> Result<bool> {
+        crate::webhooks::switch_off(&self.txn, self.t(), id, reason).await
+    }
+
+    async fn claim_delivery(&mut self, id: DeliveryId, seen: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool> {
+        crate::webhooks::claim_delivery(&self.txn, self.t(), id, seen, until).await
+    }
+
+    async fn task(&mut self, id: TaskId) -> Result<Option<Task>> {
+        let row = tasks::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        Ok(row.map(convert::task))
+    }
+
+    async fn update_task(&mut self, task: &Task) -> Result<()> {
+        let found = tasks::Entity::find_by_id((self.t(), task.id.0)).one(&self.txn).await.map_err(db_err)?;
+        let mut row = found.ok_or(Error::NotFound)?.into_active_model();
+        row.title = Set(task.title.clone());
+        row.customer_id = Set(task.customer_id.map(|c| c.0));
+        row.assignee_id = Set(task.assignee_id.map(|u| u.0));
+        row.due_at = Set(task.due_at);
+        row.done_at = Set(task.done_at);
+        tasks::Entity::update(row).exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
     }
 }

@@ -50,10 +50,10 @@ mod tests {
         let bus = InProcessBus::default();
         let mut a = bus.subscribe();
         let mut b = bus.subscribe();
-        let event = Event {
-            tenant_id: TenantId::new(),
-            kind: EventKind::CustomerChanged { customer_id: CustomerId::new(), change: ChangeKind::Created },
-        };
+        let event = Event::new(
+            TenantId::new(),
+            EventKind::CustomerChanged { customer_id: CustomerId::new(), change: ChangeKind::Created },
+        );
         bus.publish(event.clone()).await.unwrap();
         assert_eq!(a.next().await.unwrap(), event);
         assert_eq!(b.next().await.unwrap(), event);

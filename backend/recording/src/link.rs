@@ -12,6 +12,7 @@ pub async fn upload_and_link(services: Services, spool: Spool, tenant: TenantId,
                 key: uploaded.key,
                 duration_ms: uploaded.duration.as_millis() as u64,
                 bytes: uploaded.bytes,
+                deleted_at: None,
             };
             if let Err(error) = services.attach_recording(tenant, call, recording).await {
                 tracing::error!(%error, %call, "could not link a recording");

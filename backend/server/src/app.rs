@@ -122,11 +122,16 @@ impl App {
                 Arc::new(crm_channels::Platforms::new(crm_channels::PlatformSettings {
                     telegram_api: config.telegram_api_url.clone(),
                     graph_api: config.meta_graph_url.clone(),
+                    instagram_api: config.instagram_graph_url.clone(),
                     public_url: config.public_url.clone(),
                 })),
                 store.clone(),
                 config.inbox_open_limit,
                 config.channel_sends_per_second,
+            )
+            .with_webhook_poster(
+                Arc::new(crate::webhook_poster::HttpPoster::new()),
+                std::time::Duration::from_secs(config.webhook_retry_secs.max(1)),
             );
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await
@@ -181,6 +186,7 @@ impl App {
             key: uploaded.key.clone(),
             duration_ms: uploaded.duration.as_millis() as u64,
             bytes: uploaded.bytes,
+            deleted_at: None,
         };
         self.services.attach_recording(tenant, call, recording).await?;
         Ok(())
@@ -261,6 +267,7 @@ impl App {
             introspection: self.config.graphql_introspection,
             max_body_bytes: self.config.max_body_bytes,
             ws_init_timeout: Duration::from_secs(self.config.ws_init_timeout_secs),
+            public_url: self.config.public_url.clone(),
             ..ApiSettings::default()
         };
         let ops = Router::new()
@@ -305,8 +312,8 @@ pub struct Running {
     pub sip: Option<crm_sip::SipEdge>,
     /// The ARI workers, when `CRM_ASTERISK_WORKER` is on.
     pub asterisk: Option<AsteriskWorkers>,
-    /// Webhook processing and the outbox; stopped when dropped.
-    pub inbox: crate::inbox_workers::InboxWorkers,
+    /// Webhook processing, the outbox, outbound webhooks and retention; stopped when dropped.
+    pub inbox: crate::workers::Workers,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -321,7 +328,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let service = app.router().into_make_service_with_connect_info::<SocketAddr>();
     let sip = app.start_sip().await?;
     let asterisk = if app.config.asterisk_worker { Some(app.start_asterisk_worker()?) } else { None };
-    let inbox = crate::inbox_workers::start(app.services.clone());
+    let inbox = crate::workers::start(app.services.clone());
     let handle = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await });
     tracing::info!(%addr, "listening");
     Ok(Running { addr, app, sip, asterisk, inbox, handle })

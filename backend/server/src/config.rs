@@ -87,6 +87,10 @@ pub struct Config {
     pub telegram_api_url: String,
     /// Meta's Graph API, with its version.
     pub meta_graph_url: String,
+    /// The Instagram API with Instagram login (graph.instagram.com), with its version.
+    pub instagram_graph_url: String,
+    /// Outbound webhooks: the wait before the first retry (doubling after, up to an hour).
+    pub webhook_retry_secs: u64,
     /// Open conversations an agent may hold before new ones go to others.
     pub inbox_open_limit: u64,
     /// Replies per second per bot or page (the platforms' own limit).
@@ -125,6 +129,8 @@ struct Defaults {
     public_url: &'static str,
     telegram_api_url: &'static str,
     meta_graph_url: &'static str,
+    instagram_graph_url: &'static str,
+    webhook_retry_secs: u64,
     inbox_open_limit: u64,
     channel_sends_per_second: u32,
 }
@@ -165,6 +171,8 @@ const DEFAULTS_BASE: Defaults = Defaults {
     public_url: "http://127.0.0.1:8080",
     telegram_api_url: "https://api.telegram.org",
     meta_graph_url: "https://graph.facebook.com/v21.0",
+    instagram_graph_url: "https://graph.instagram.com/v21.0",
+    webhook_retry_secs: 10,
     inbox_open_limit: crm_core::services::DEFAULT_OPEN_LIMIT,
     channel_sends_per_second: crm_core::services::DEFAULT_SENDS_PER_SECOND,
 };

@@ -21,10 +21,18 @@ pub async fn download(State(app): State<App>, Path(key): Path<String>, Query(sig
         return StatusCode::NOT_FOUND.into_response();
     }
     match app.store.get(&key).await {
-        Ok((body, content_type)) => {
-            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, max-age=300".into())], body)
-                .into_response()
-        }
+        // Files come from customers and agents: whatever they hold, opened from this origin
+        // they run no script (sandbox) and are not sniffed into something else.
+        Ok((body, content_type)) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "private, max-age=300".into()),
+                (header::CONTENT_SECURITY_POLICY, "sandbox".into()),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            ],
+            body,
+        )
+            .into_response(),
         Err(crm_core::Error::NotFound) => StatusCode::NOT_FOUND.into_response(),
         Err(error) => {
             tracing::error!(%error, "download failed");

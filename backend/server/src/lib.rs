@@ -3,13 +3,14 @@ pub mod app;
 pub mod asterisk_config;
 pub mod config;
 mod files;
-mod inbox_workers;
 mod ops;
 mod pbx_workers;
 mod secret_key;
 pub mod telemetry;
 mod web;
+mod webhook_poster;
 mod webhooks;
+mod workers;
 
 pub use app::{App, Running, start};
 pub use config::Config;

@@ -1,5 +1,5 @@
 //! Webhooks of the messaging platforms. A payload is acknowledged only once it is stored;
-//! turning it into messages happens after (`inbox_workers`). Wrong or missing secrets and
+//! turning it into messages happens after (`workers`). Wrong or missing secrets and
 //! signatures get 401 and store nothing; a payload we cannot read gets 400.
 use axum::Router;
 use axum::body::Bytes;
@@ -27,7 +27,7 @@ fn unavailable(error: &crm_core::Error) -> Response {
     StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
-async fn store(services: &Services, updates: &[InboundUpdate]) -> Response {
+async fn store(services: &Services, updates: Vec<InboundUpdate>) -> Response {
     match services.store_updates(updates).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(error) => unavailable(&error),
@@ -61,7 +61,7 @@ async fn telegram(
         payload: payload.to_string(),
         received_at: Utc::now(),
     };
-    store(&services, &[update]).await
+    store(&services, vec![update]).await
 }
 
 /// Meta's subscription check: the challenge is echoed only for the right verify token.
@@ -115,5 +115,5 @@ async fn meta(
             received_at: now,
         })
         .collect();
-    store(&services, &updates).await
+    store(&services, updates).await
 }

@@ -157,7 +157,14 @@ async fn register(context: &Context, tx: &mut Transaction, from: SocketAddr) -> 
         return tx.reply_with(StatusCode::Unauthorized, challenge(context), None).await;
     };
     let login = match Digest::username(&authorization) {
-        Some(username) => context.services.sip_login(&username).await.ok().flatten(),
+        Some(username) => match context.services.sip_login(&username).await {
+            Ok(login) => login,
+            // Our failure, not the phone's: it should try again, and nothing counts against it.
+            Err(error) => {
+                tracing::error!(%error, %address, "cannot look up a SIP login; answering 503");
+                return tx.reply_with(StatusCode::ServiceUnavailable, vec![Header::RetryAfter("5".into())], None).await;
+            }
+        },
         None => None,
     };
     let to_user = tx.original.to_header().ok().and_then(|to| to.uri().ok()).and_then(|uri| uri.auth.map(|a| a.user));

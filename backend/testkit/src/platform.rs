@@ -19,6 +19,8 @@ pub struct Recorded {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The `Authorization` header, when one was sent.
+    pub authorization: Option<String>,
     pub body: Value,
 }
 
@@ -72,7 +74,7 @@ async fn answer(
     State(inner): State<Arc<Mutex<Inner>>>,
     method: Method,
     uri: Uri,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
@@ -83,6 +85,7 @@ async fn answer(
         method: method.to_string(),
         path: path.clone(),
         query: uri.query().unwrap_or("").to_owned(),
+        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
         body: body.clone(),
     });
     if let Some((status, reply, retry_after)) = inner.script.get_mut(&name).and_then(VecDeque::pop_front) {
@@ -99,6 +102,10 @@ async fn answer(
         return ([("content-type", "image/jpeg")], FILE_BYTES).into_response();
     }
     let query = uri.query().unwrap_or("");
+    if method == Method::GET && query.contains("fields=") && path.starts_with("/ig/") {
+        // The Instagram API with Instagram login's profile of a sender.
+        return axum::Json(json!({ "id": name, "name": "Lola Park", "username": "lola.park" })).into_response();
+    }
     if method == Method::GET && query.contains("fields=") {
         // Meta's User Profile API.
         return axum::Json(if query.contains("username") {

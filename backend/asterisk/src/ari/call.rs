@@ -38,6 +38,9 @@ pub(crate) struct Bridged {
     pub bridge: String,
     pub snoops: [String; 2],
     pub names: [String; 2],
+    /// The agent who answered (absent from records older than this field).
+    #[serde(default)]
+    pub answered_by: Option<UserId>,
 }
 
 /// A call not answered yet: the channels to hang up if its worker dies.
@@ -194,7 +197,18 @@ async fn resume(context: Arc<CallContext>, bridged: Bridged) {
     } else {
         None
     };
+    mark_answered(context, &bridged).await;
     finish(context, held, owned, &mut events, &bridged, by).await;
+}
+
+/// Marks the call answered by its agent; a call already marked (the usual case on a takeover)
+/// stays as it is.
+async fn mark_answered(context: &CallContext, bridged: &Bridged) {
+    let Some(agent) = bridged.answered_by else { return };
+    match context.services.answer_call(bridged.tenant, bridged.call, agent).await {
+        Ok(_) | Err(crm_core::Error::Conflict(_)) => {}
+        Err(error) => tracing::error!(%error, call = %bridged.call, "could not mark a call answered"),
+    }
 }
 
 /// The channels and recordings a call registered for its events, forgotten when it ends.
@@ -388,12 +402,20 @@ pub(crate) async fn talk(
         }
         return;
     }
-    if let Err(error) = context.services.answer_call(tenant, call_id, agent).await {
-        tracing::error!(%error, call = %call_id, "could not mark a call answered");
-    }
-    let bridged =
-        Bridged { tenant, call: call_id, trunk: legs[0].to_owned(), agent: legs[1].to_owned(), bridge, snoops, names };
+    let bridged = Bridged {
+        tenant,
+        call: call_id,
+        trunk: legs[0].to_owned(),
+        agent: legs[1].to_owned(),
+        bridge,
+        snoops,
+        names,
+        answered_by: Some(agent),
+    };
+    // Written down before the call shows as answered: a worker dying in between leaves a call
+    // the next one carries on (and marks answered), never an answered one it would hang up.
     context.note(tenant, call_id, PbxCallStage::Talking, &bridged).await;
+    mark_answered(context, &bridged).await;
     finish(context, held, owned, events, &bridged, None).await;
 }
 

@@ -14,6 +14,8 @@ pub struct SignUp {
     pub email: String,
     pub password: String,
     pub default_country: String,
+    /// IANA time zone; `UTC` when not given.
+    pub time_zone: Option<String>,
 }
 
 /// What a successful sign-in returns. The refresh token is shown only here.
@@ -33,12 +35,20 @@ impl Services {
         let email = check_email(&input.email)?;
         token::check_password_strength(&input.password)?;
         let default_country = phone::check_country(&input.default_country)?;
+        let time_zone = crate::dashboard::check_time_zone(input.time_zone.as_deref().unwrap_or("UTC"))?;
         if self.db.account_by_email(&email).await?.is_some() {
             return Err(Error::Conflict("an account with this email already exists".into()));
         }
         let password_hash = token::hash_password(&input.password)?;
         let now = Utc::now();
-        let tenant = Tenant { id: TenantId::new(), name: company, default_country, created_at: now };
+        let tenant = Tenant {
+            id: TenantId::new(),
+            name: company,
+            default_country,
+            time_zone,
+            recording_retention_days: None,
+            created_at: now,
+        };
         let account = Account { id: UserId::new(), email, name, password_hash: Some(password_hash), created_at: now };
         let mut tx = self.db.tenant(tenant.id).await?;
         tx.insert_tenant(&tenant).await?;

@@ -52,7 +52,8 @@ fn leave_callback<'a>(tx: &'a mut dyn TenantTx, call: &'a Call) -> BoxFuture<'a,
             done_at: None,
             created_at: Utc::now(),
         };
-        tx.insert_task(&task).await
+        tx.insert_task(&task).await?;
+        super::webhooks::emit(tx, "task.created", super::webhooks::task_data(&task)).await
     })
 }
 
@@ -83,6 +84,7 @@ impl Services {
             edge,
         });
         tx.insert_call(&call).await?;
+        super::webhooks::emit(tx.as_mut(), "call.started", super::webhooks::call_data(&call)).await?;
         tx.commit().await?;
         self.announce_call(&call).await;
         Ok((call, customer))
@@ -104,6 +106,10 @@ impl Services {
             return Ok(call);
         }
         tx.update_call(&call).await?;
+        if call.status != status {
+            let event = super::webhooks::call_event(call.status);
+            super::webhooks::emit(tx.as_mut(), event, super::webhooks::call_data(&call)).await?;
+        }
         if let Some(follow_up) = follow_up {
             follow_up(tx.as_mut(), &call).await?;
         }
@@ -192,6 +198,7 @@ impl Services {
             edge: &edge,
         });
         tx.insert_call(&call).await?;
+        super::webhooks::emit(tx.as_mut(), "call.started", super::webhooks::call_data(&call)).await?;
         tx.commit().await?;
         self.announce_call(&call).await;
         if let Some((dialer, phones)) = placed {
@@ -264,6 +271,37 @@ impl Services {
         Ok((call.edge == to && call.status == CallStatus::Ringing).then_some(call))
     }
 
+    /// Deletes the recordings of calls older than each company's retention period, and marks
+    /// the calls; how many were deleted. A recording that cannot be deleted now is tried again
+    /// on the next sweep.
+    pub async fn expire_recordings(&self, limit: u64) -> Result<usize> {
+        let store = self.store.as_ref().ok_or_else(|| Error::internal("no object store configured"))?;
+        let mut deleted = 0;
+        for (tenant, days) in self.db.retention_periods().await? {
+            let before = Utc::now() - chrono::Duration::days(i64::from(days));
+            let mut tx = self.db.tenant(tenant).await?;
+            let expired = tx.recordings_before(before, limit).await?;
+            tx.commit().await?;
+            for call in expired {
+                let Some(recording) = &call.recording else { continue };
+                if let Err(error) = store.delete(&recording.key).await {
+                    tracing::warn!(%error, %tenant, call = %call.id, "an expired recording could not be deleted yet");
+                    continue;
+                }
+                let mark = |call: &mut Call| {
+                    let Some(recording) = call.recording.as_mut() else { return Ok(false) };
+                    recording.deleted_at = Some(Utc::now());
+                    Ok(true)
+                };
+                self.change_call(tenant, call.id, mark, None).await?;
+                self.announce_call(&call).await;
+                tracing::info!(%tenant, call = %call.id, key = recording.key, days, "recording deleted: the company's retention period ran out");
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     pub async fn attach_recording(&self, tenant: TenantId, id: CallId, recording: Recording) -> Result<Call> {
         let attach = |call: &mut Call| {
             call.recording = Some(recording);
@@ -277,6 +315,10 @@ impl Services {
         let calls = self.db.interrupt_open_calls(edge).await?;
         for call in &calls {
             tracing::warn!(tenant = %call.tenant_id, call = %call.id, edge, "call interrupted by a restart");
+            // Closed in bulk across companies: each company's webhook is queued right after.
+            let mut tx = self.db.tenant(call.tenant_id).await?;
+            super::webhooks::emit(tx.as_mut(), "call.completed", super::webhooks::call_data(call)).await?;
+            tx.commit().await?;
             self.announce_call(call).await;
         }
         Ok(calls)
@@ -303,13 +345,12 @@ impl Services {
 
     /// A short-lived link to the call's recording, if it has one.
     pub fn recording_url(&self, call: &Call) -> Option<String> {
-        let recording = call.recording.as_ref()?;
+        let recording = call.recording.as_ref().filter(|r| r.deleted_at.is_none())?;
         Some(self.signer.sign(call.tenant_id, &recording.key, self.settings.download_ttl_secs))
     }
 
     async fn announce_call(&self, call: &Call) {
-        let event =
-            Event { tenant_id: call.tenant_id, kind: EventKind::CallChanged { call_id: call.id, status: call.status } };
+        let event = Event::new(call.tenant_id, EventKind::CallChanged { call_id: call.id, status: call.status });
         if let Err(error) = self.bus.publish(event).await {
             tracing::error!(%error, call = %call.id, "could not publish a call change");
         }

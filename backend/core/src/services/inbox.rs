@@ -1,6 +1,6 @@
 //! The inbox: connecting messenger channels, turning stored webhook payloads into customers,
 //! conversations and messages, replying through a durable outbox, and the agents' actions.
-use super::{Services, check_len};
+use super::{Services, check_len, ingest};
 use crate::auth::Principal;
 use crate::events::{ChangeKind, Event, EventKind};
 use crate::inbox::*;
@@ -19,35 +19,62 @@ pub struct MetaInput {
     pub account_id: String,
     /// The input field that carried `account_id`, for errors.
     pub account_field: &'static str,
-    pub page_access_token: SecretString,
+    /// A page access token, or (Instagram login) the account's Instagram user token.
+    pub access_token: SecretString,
+    /// The input field that carried `access_token`, for errors.
+    pub token_field: &'static str,
+    /// Instagram only: the Instagram API with Instagram login rather than with Facebook login.
+    pub instagram_login: bool,
     pub app_secret: SecretString,
     pub verify_token: SecretString,
 }
 
 /// Paces sends per connection (a bot or page), in this process: the platforms limit how fast
 /// one bot or page may send (Telegram: about 30 messages a second), and answer 429 beyond it.
+/// Telegram also asks for no more than one message a second to one chat.
 #[derive(Debug)]
 pub struct SendPacer {
     per_second: f64,
-    next: std::sync::Mutex<std::collections::HashMap<ConnectionId, tokio::time::Instant>>,
+    next: std::sync::Mutex<Slots<ConnectionId>>,
+    next_in_chat: std::sync::Mutex<Slots<ConversationId>>,
+}
+
+type Slots<K> = std::collections::HashMap<K, tokio::time::Instant>;
+
+/// Takes the next slot of `key`, `gap` after the previous one, and says when it is.
+fn take_slot<K: std::hash::Hash + Eq>(
+    slots: &std::sync::Mutex<Slots<K>>,
+    key: K,
+    gap: std::time::Duration,
+) -> tokio::time::Instant {
+    let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
+    let now = tokio::time::Instant::now();
+    if slots.len() > 10_000 {
+        slots.retain(|_, next| *next > now);
+    }
+    let slot = slots.get(&key).copied().filter(|t| *t > now).unwrap_or(now);
+    slots.insert(key, slot + gap);
+    slot
 }
 
 impl SendPacer {
+    pub const CHAT_GAP: std::time::Duration = std::time::Duration::from_secs(1);
+
     pub fn new(per_second: u32) -> Self {
-        Self { per_second: f64::from(per_second.max(1)), next: std::sync::Mutex::default() }
+        Self {
+            per_second: f64::from(per_second.max(1)),
+            next: std::sync::Mutex::default(),
+            next_in_chat: std::sync::Mutex::default(),
+        }
     }
 
-    /// Waits for `connection`'s next slot.
-    async fn turn(&self, connection: ConnectionId) {
+    /// Waits for the chat's next slot (when it is paced), then the connection's.
+    async fn turn(&self, connection: ConnectionId, chat: Option<ConversationId>) {
+        if let Some(chat) = chat {
+            tokio::time::sleep_until(take_slot(&self.next_in_chat, chat, Self::CHAT_GAP)).await;
+        }
         let gap = std::time::Duration::from_secs_f64(1.0 / self.per_second);
-        let at = {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            let now = tokio::time::Instant::now();
-            let slot = next.get(&connection).copied().filter(|t| *t > now).unwrap_or(now);
-            next.insert(connection, slot + gap);
-            slot
-        };
-        tokio::time::sleep_until(at).await;
+        tokio::time::sleep_until(take_slot(&self.next, connection, gap)).await;
     }
 }
 
@@ -157,7 +184,8 @@ impl Services {
             webhook_secret_hash: secret_hash(&secret),
             created_at: Utc::now(),
         };
-        self.save_connection(principal, connection, &ChannelSecrets { token, app_secret: None }).await
+        let secrets = ChannelSecrets { token, app_secret: None, instagram_login: false };
+        self.save_connection(principal, connection, &secrets).await
     }
 
     /// Connects a Facebook page for Messenger, or an Instagram professional account through
@@ -182,7 +210,7 @@ impl Services {
             ));
         }
         for (field, value) in [
-            ("pageAccessToken", &input.page_access_token),
+            (input.token_field, &input.access_token),
             ("appSecret", &input.app_secret),
             ("verifyToken", &input.verify_token),
         ] {
@@ -203,8 +231,9 @@ impl Services {
             created_at: Utc::now(),
         };
         let secrets = ChannelSecrets {
-            token: input.page_access_token.expose_secret().to_owned(),
+            token: input.access_token.expose_secret().to_owned(),
             app_secret: Some(input.app_secret.expose_secret().to_owned()),
+            instagram_login: kind == ChannelKind::Instagram && input.instagram_login,
         };
         self.save_connection(principal, connection, &secrets).await
     }
@@ -277,12 +306,10 @@ impl Services {
     }
 
     /// Stores webhook payloads (before they are acknowledged); how many were new.
-    pub async fn store_updates(&self, updates: &[InboundUpdate]) -> Result<usize> {
-        let stored = self.db.store_updates(updates).await?;
-        if stored > 0 {
-            self.inbox_signal.notify_one();
-        }
-        Ok(stored)
+    /// Returns once the payloads are durably stored (a redelivery changes nothing).
+    pub async fn store_updates(&self, updates: Vec<InboundUpdate>) -> Result<()> {
+        let queue = self.ingest.get_or_init(|| ingest::IngestQueue::start(self.db.clone(), self.inbox_signal.clone()));
+        queue.store(updates).await
     }
 
     /// Wakes when payloads were stored in this process.
@@ -309,6 +336,10 @@ impl Services {
     async fn process_update(&self, update: &InboundUpdate) -> Result<()> {
         let tenant = update.tenant_id;
         let mut tx = self.db.tenant(tenant).await?;
+        // Every process reads the same pending payloads: the first to claim one files it.
+        if !tx.claim_update(update.connection_id, &update.external_key).await? {
+            return tx.commit().await;
+        }
         let Some(connection) = tx.connection(update.connection_id).await? else {
             // Disconnected since: nothing to file it under.
             tx.finish_update(update.connection_id, &update.external_key, "ignored: channel disconnected").await?;
@@ -342,6 +373,9 @@ impl Services {
                 message.sender.username = username;
             }
             tx = self.db.tenant(tenant).await?;
+            if !tx.claim_update(update.connection_id, &update.external_key).await? {
+                return tx.commit().await;
+            }
         }
         let filed = self.file_message(tx.as_mut(), &connection, message).await?;
         tx.finish_update(connection.id, &update.external_key, if filed.is_some() { "stored" } else { "duplicate" })
@@ -359,7 +393,7 @@ impl Services {
     }
 
     async fn publish(&self, tenant: TenantId, kind: EventKind) {
-        if let Err(error) = self.bus.publish(Event { tenant_id: tenant, kind }).await {
+        if let Err(error) = self.bus.publish(Event::new(tenant, kind)).await {
             tracing::warn!(%error, "could not publish an inbox event");
         }
     }
@@ -390,11 +424,15 @@ impl Services {
                     tenant_id: tenant,
                     name: name.chars().take(200).collect(),
                     phones: Vec::new(),
+                    emails: Vec::new(),
+                    tags: Vec::new(),
+                    fields: Default::default(),
                     responsible_user_id: None,
                     created_at: now,
                     updated_at: now,
                 };
                 tx.insert_customer(&customer).await?;
+                super::webhooks::emit(tx, "customer.created", super::webhooks::customer_data(&customer)).await?;
                 let username = inbound.sender.username.as_deref();
                 tx.insert_identity(kind, &inbound.sender.external_id, customer.id, username).await?;
                 new_customer = Some(customer.id);
@@ -439,6 +477,7 @@ impl Services {
         if !tx.insert_message(&message).await? {
             return Ok(None);
         }
+        super::webhooks::emit(tx, "message.received", super::webhooks::message_data(&message, customer)).await?;
         conversation.last_message_at = now;
         conversation.last_inbound_at =
             Some(inbound.sent_at.max(conversation.last_inbound_at.unwrap_or(inbound.sent_at)));
@@ -451,20 +490,25 @@ impl Services {
 
     /// Who a new conversation goes to: the customer's responsible manager, otherwise the
     /// member with the fewest open conversations under the limit (oldest member first on ties).
+    /// The responsible manager, else the next available person (online, not away, under the
+    /// open limit) in round-robin order: the one given a new chat longest ago goes first.
     async fn route(&self, tx: &mut dyn TenantTx, customer: CustomerId) -> Result<Option<UserId>> {
         if let Some(responsible) = tx.customer(customer).await?.and_then(|c| c.responsible_user_id) {
             return Ok(Some(responsible));
         }
         let load: std::collections::HashMap<UserId, u64> = tx.open_load().await?.into_iter().collect();
-        let members = tx.members().await?;
-        Ok(members
-            .iter()
-            // Only people who have joined (an invitation not yet accepted cannot answer).
-            .filter(|m| m.account.password_hash.is_some())
-            .map(|m| (load.get(&m.account.id).copied().unwrap_or(0), m.joined_at, m.account.id))
-            .filter(|(open, _, _)| *open < self.inbox_open_limit)
-            .min()
-            .map(|(_, _, user)| user))
+        let now = chrono::Utc::now();
+        let next = tx
+            .members()
+            .await?
+            .into_iter()
+            .filter(|m| m.available(now) && load.get(&m.account.id).copied().unwrap_or(0) < self.inbox_open_limit)
+            .min_by_key(|m| (m.routed_at, m.joined_at))
+            .map(|m| m.account.id);
+        if let Some(user) = next {
+            tx.set_routed(user, now).await?;
+        }
+        Ok(next)
     }
 
     pub async fn conversations(
@@ -473,12 +517,19 @@ impl Services {
         status: Option<ConversationStatus>,
         assignee: Option<Option<UserId>>,
         first: u64,
+        after: Option<&str>,
     ) -> Result<Vec<Conversation>> {
         principal.require_scope("inbox:read")?;
+        let before = after.map(super::cards::parse_cursor).transpose()?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
-        let list = tx.conversations(status, assignee, first.clamp(1, 100)).await?;
+        let list = tx.conversations(status, assignee, before, first.clamp(1, 100)).await?;
         tx.commit().await?;
         Ok(list)
+    }
+
+    /// Where `conversation` sits in the list, for `conversations(after:)`.
+    pub fn conversation_cursor(conversation: &Conversation) -> String {
+        super::cards::cursor(crate::cards::TimelineKey { at: conversation.last_message_at, id: conversation.id.0 })
     }
 
     pub async fn conversation(&self, principal: &Principal, id: ConversationId) -> Result<Conversation> {
@@ -807,7 +858,8 @@ impl Services {
                         return self.settle(item, message, SendOutcome::Failed { error, blocked: false }).await;
                     }
                 };
-                self.send_pacer.turn(connection.id).await;
+                let chat = (connection.kind == ChannelKind::Telegram).then_some(conversation.id);
+                self.send_pacer.turn(connection.id, chat).await;
                 self.platforms()?.send(connection.kind, &secrets, &conversation.thread, &message, tag).await
             }
         };
@@ -825,6 +877,10 @@ impl Services {
                 message.external_id = Some(external_id.clone());
                 message.error = None;
                 tx.delete_outbox(message.id).await?;
+                if let Some(conversation) = tx.conversation(message.conversation_id).await? {
+                    let data = super::webhooks::message_data(&message, conversation.customer_id);
+                    super::webhooks::emit(tx.as_mut(), "message.sent", data).await?;
+                }
             }
             SendOutcome::Failed { error, blocked } => {
                 message.status = DeliveryStatus::Failed;
@@ -868,12 +924,27 @@ mod tests {
         let (a, b) = (crate::ConnectionId::new(), crate::ConnectionId::new());
         let start = tokio::time::Instant::now();
         for _ in 0..5 {
-            pacer.turn(a).await;
+            pacer.turn(a, None).await;
         }
         assert_eq!(start.elapsed(), std::time::Duration::from_millis(400), "10 a second: the fifth waits 0.4 s");
         let other = tokio::time::Instant::now();
-        pacer.turn(b).await;
+        pacer.turn(b, None).await;
         assert_eq!(other.elapsed(), std::time::Duration::ZERO, "another bot has its own pace");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_telegram_chat_gets_one_message_a_second() {
+        let pacer = super::SendPacer::new(30);
+        let bot = crate::ConnectionId::new();
+        let (chat, other_chat) = (crate::ConversationId::new(), crate::ConversationId::new());
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            pacer.turn(bot, Some(chat)).await;
+        }
+        assert_eq!(start.elapsed(), std::time::Duration::from_secs(2), "the third message to one chat waits 2 s");
+        let other = tokio::time::Instant::now();
+        pacer.turn(bot, Some(other_chat)).await;
+        assert!(other.elapsed() <= std::time::Duration::from_millis(34), "another chat only waits for the bot's pace");
     }
 
     #[test]

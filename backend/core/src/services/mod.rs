@@ -1,21 +1,33 @@
 //! The operations the API offers, with their validation and permission checks.
 mod api_tokens;
+pub mod attendance;
 mod auth;
 mod calls;
+mod cards;
 mod customers;
+mod dashboard;
+mod dashboard_cache;
+mod dashboard_days;
+mod imports;
 mod inbox;
+mod ingest;
 mod limiter;
 mod pbx_servers;
 mod telephony;
+mod uploads;
 mod users;
+mod webhooks;
 
 pub use api_tokens::NewApiToken;
 pub use auth::{AuthTokens, SignUp};
+pub use cards::{TaskInput, TimelineItem, TimelinePage};
 pub use customers::{CustomerInput, CustomerPatch};
+pub use dashboard::CompanyPatch;
 pub use inbox::{DEFAULT_OPEN_LIMIT, DEFAULT_SENDS_PER_SECOND, MetaInput, OutgoingFile, SendPacer};
 pub use limiter::FailureLimiter;
 pub use pbx_servers::PbxServerInput;
 pub use telephony::{NewSipAccount, RegistrationInput, TrunkInput};
+pub use uploads::MAX_UPLOAD_BYTES;
 pub use users::Invited;
 
 use crate::auth::JwtKeys;
@@ -84,6 +96,16 @@ pub struct Services {
     outbox_signal: Arc<tokio::sync::Notify>,
     account_failures: Arc<FailureLimiter>,
     address_failures: Arc<FailureLimiter>,
+    sockets: Arc<attendance::Sockets>,
+    /// Sends outbound webhooks (set by the server).
+    webhook_poster: Option<Arc<dyn crate::webhooks::WebhookPoster>>,
+    /// Dashboards computed lately (see `dashboard_cache`).
+    dashboards: Arc<dashboard_cache::DashboardCache>,
+    /// The first retry's wait; later ones double it.
+    webhook_retry: std::time::Duration,
+    webhook_signal: Arc<tokio::sync::Notify>,
+    /// Started on the first webhook delivery (it needs a runtime).
+    ingest: Arc<std::sync::OnceLock<ingest::IngestQueue>>,
 }
 
 impl Services {
@@ -110,6 +132,12 @@ impl Services {
             webhook_cache: Arc::default(),
             inbox_signal: Arc::default(),
             outbox_signal: Arc::default(),
+            sockets: Arc::default(),
+            webhook_poster: None,
+            webhook_retry: std::time::Duration::from_secs(10),
+            dashboards: Arc::default(),
+            webhook_signal: Arc::default(),
+            ingest: Arc::default(),
             db,
             bus,
             jwt,
@@ -117,6 +145,17 @@ impl Services {
             vault,
             settings,
         }
+    }
+
+    /// How outbound webhooks are posted, and the first retry's wait.
+    pub fn with_webhook_poster(
+        mut self,
+        poster: Arc<dyn crate::webhooks::WebhookPoster>,
+        retry: std::time::Duration,
+    ) -> Self {
+        self.webhook_poster = Some(poster);
+        self.webhook_retry = retry;
+        self
     }
 
     /// Registration status from the SIP edge, when it runs.

@@ -13,6 +13,7 @@ async fn inbox_app(platform: &Platform) -> TestApp {
     TestApp::spawn_with(move |c| {
         c.telegram_api_url = url.clone();
         c.meta_graph_url = format!("{url}/v21.0");
+        c.instagram_graph_url = format!("{url}/ig/v21.0");
         c.public_url = "https://crm.acme.test".into();
     })
     .await
@@ -300,7 +301,7 @@ async fn an_instagram_account_through_its_facebook_page_works_like_messenger() {
     let connect = "mutation($i: InstagramInput!) { connectInstagram(input: $i) { id kind externalId webhookPath } }";
     let input = |account: &str| {
         json!({ "i": { "name": "Acme on Instagram", "accountId": account,
-        "pageAccessToken": "EAAB-ig-token", "appSecret": "ig-secret", "verifyToken": "ig-verify" } })
+        "accessToken": "EAAB-ig-token", "appSecret": "ig-secret", "verifyToken": "ig-verify" } })
     };
     let bad = api.run(connect, input("acme.shop")).await;
     assert_eq!(bad["errors"][0]["extensions"]["field"], "accountId", "{bad}");
@@ -335,6 +336,7 @@ async fn an_instagram_account_through_its_facebook_page_works_like_messenger() {
     api.ok(send, json!({ "c": list[0]["id"], "t": "49 dollars" })).await;
     let sent = platform.wait_requests("messages", 1).await.remove(0);
     assert!(sent.query.contains("access_token=EAAB-ig-token"));
+    assert!(sent.path.starts_with("/v21.0/"), "Facebook login goes through graph.facebook.com");
     assert_eq!(sent.body["recipient"]["id"], "IGSID-7");
     assert_eq!(sent.body["message"]["text"], "49 dollars");
     // Meta takes a text or a file per message.
@@ -376,8 +378,20 @@ async fn new_conversations_are_shared_out_and_agents_work_them() {
         u["message"]["from"]["id"] = json!(chat);
         serde_json::to_vec(&u).unwrap()
     };
-    // Two new customers: the first conversation to the least loaded (both have none: the
-    // earliest member), the second to the other.
+    // Carol has joined but does not have the app open: she is given nothing.
+    let invite = "mutation { inviteUser(email: \"carol@acme.test\", name: \"Carol\", role: AGENT) { inviteToken } }";
+    let carol = api.ok(invite, json!({})).await["inviteUser"]["inviteToken"].clone();
+    gql.ok(accept, json!({ "t": carol })).await;
+    // Ann and Bob have it open (a live subscription), so they are online.
+    let live = "subscription { inboxEvents { conversation { id } } }";
+    let _ann_socket = app.subscribe(&owner.access, live).await;
+    let bob_socket = app.subscribe(bob_token.as_str().unwrap(), live).await;
+    let team = "{ users { name online away } }";
+    let online: Vec<Value> = api.ok(team, json!({})).await["users"].as_array().unwrap().clone();
+    let online: Vec<(&str, bool)> = online.iter().map(|u| (u["name"].as_str().unwrap(), u["online"] == true)).collect();
+    assert_eq!(online, [("Owner of Acme", true), ("Bob", true), ("Carol", false)]);
+
+    // Two new customers, in turn: the earliest member first, then the other.
     assert_eq!(post(&app, &path, &auth, from(1, 71, "first")).await, 200);
     let mine = "{ conversations(scope: MINE) { id status messages { text } } }";
     let ann_first = wait_for("routed", Duration::from_secs(10), || async {
@@ -458,4 +472,90 @@ async fn new_conversations_are_shared_out_and_agents_work_them() {
     let texts: Vec<Value> =
         platform.wait_requests("sendMessage", 3).await.into_iter().map(|r| r.body["text"].clone()).collect();
     assert_eq!(texts, [json!("one"), json!("one"), json!("two")]);
+
+    // Round-robin skips whoever is away or has gone; Carol, offline, never gets one.
+    let given_to = |text: &'static str| {
+        let api = api.clone();
+        async move {
+            wait_for("routed", Duration::from_secs(10), || async {
+                let list = api.ok("{ conversations { assigneeId messages { text } } }", json!({})).await;
+                let list = list["conversations"].as_array()?.clone();
+                let found = list.into_iter().find(|c| c["messages"][0]["text"] == text)?;
+                Some(found["assigneeId"].as_str()?.to_owned())
+            })
+            .await
+        }
+    };
+    let away = "mutation($a: Boolean!) { setAway(away: $a) { away online } }";
+    assert_eq!(api.ok(away, json!({ "a": true })).await["setAway"], json!({ "away": true, "online": true }));
+    assert_eq!(post(&app, &path, &auth, from(4, 73, "while Ann is away")).await, 200);
+    assert_eq!(given_to("while Ann is away").await, bob_id);
+    api.ok(away, json!({ "a": false })).await;
+    assert_eq!(post(&app, &path, &auth, from(5, 74, "Ann is back")).await, 200);
+    assert_eq!(given_to("Ann is back").await, owner.user_id);
+    drop(bob_socket);
+    wait_for("Bob offline", Duration::from_secs(10), || async {
+        let users = api.ok(team, json!({})).await["users"].clone();
+        (users[1]["online"] == false).then_some(())
+    })
+    .await;
+    assert_eq!(post(&app, &path, &auth, from(6, 75, "Bob has gone")).await, 200);
+    assert_eq!(given_to("Bob has gone").await, owner.user_id, "Bob was next, but he has gone");
+
+    // The list pages: each page starts after the last one's cursor, newest first, none twice.
+    let all: Vec<Value> =
+        api.ok("{ conversations(first: 100) { id } }", json!({})).await["conversations"].as_array().unwrap().clone();
+    assert!(all.len() >= 4, "{all:?}");
+    let page = "query($a: String) { conversations(first: 2, after: $a) { id cursor } }";
+    let (mut paged, mut after) = (Vec::new(), Value::Null);
+    loop {
+        let got = api.ok(page, json!({ "a": after })).await["conversations"].as_array().unwrap().clone();
+        paged.extend(got.iter().map(|c| json!({ "id": c["id"] })));
+        match got.last() {
+            Some(last) if got.len() == 2 => after = last["cursor"].clone(),
+            _ => break,
+        }
+    }
+    assert_eq!(paged, all);
+    assert_eq!(api.code(page, json!({ "a": "not-a-cursor" })).await, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn an_instagram_account_with_instagram_login_talks_to_graph_instagram_com() {
+    let platform = Platform::start().await;
+    let app = inbox_app(&platform).await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let connect = "mutation($i: InstagramInput!) { connectInstagram(input: $i) { webhookPath } }";
+    let input = json!({ "i": { "name": "Acme on Instagram", "accountId": "17841400000000099", "login": "INSTAGRAM",
+        "accessToken": "IGAA-user-token", "appSecret": "ig-app-secret", "verifyToken": "ig-verify" } });
+    let path = api.ok(connect, input).await["connectInstagram"]["webhookPath"].as_str().unwrap().to_owned();
+
+    let body =
+        meta_body_of("instagram", "IGSID-9", "mid.igl.1", "Do you ship to Tashkent?", chrono::Duration::minutes(1));
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &sign("wrong", &body))], body.clone()).await, 401);
+    assert_eq!(post(&app, &path, &[("x-hub-signature-256", &sign("ig-app-secret", &body))], body).await, 200);
+    let list = wait_for("the message filed", Duration::from_secs(10), || async {
+        let list = conversations(&api).await;
+        (!list[0].is_null()).then_some(list)
+    })
+    .await;
+    assert_eq!(list[0]["customer"]["name"], "Lola Park", "the profile from graph.instagram.com");
+    let profile = platform.requests("IGSID-9").pop().unwrap();
+    assert_eq!(profile.authorization.as_deref(), Some("Bearer IGAA-user-token"));
+    assert!(!profile.query.contains("access_token"), "the token goes in the header only");
+
+    let send = "mutation($c: ID!, $t: String!) { sendMessage(conversationId: $c, text: $t) { id } }";
+    api.ok(send, json!({ "c": list[0]["id"], "t": "Yes, in 3 days" })).await;
+    let sent = platform.wait_requests("messages", 1).await.remove(0);
+    assert_eq!(sent.path, "/ig/v21.0/me/messages");
+    assert_eq!(sent.authorization.as_deref(), Some("Bearer IGAA-user-token"));
+    assert!(!sent.query.contains("access_token"));
+    assert_eq!(sent.body["recipient"]["id"], "IGSID-9");
+    assert_eq!(sent.body["message"]["text"], "Yes, in 3 days");
+    wait_for("the reply sent", Duration::from_secs(10), || async {
+        let list = conversations(&api).await;
+        (list[0]["messages"][1]["status"] == "SENT").then_some(())
+    })
+    .await;
 }

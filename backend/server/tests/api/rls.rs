@@ -13,13 +13,28 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
     let gql = app.gql();
     let a = gql.sign_up("Acme", "ann@acme.test").await;
     let b = gql.sign_up("Globex", "gus@globex.test").await;
-    for (owner, name) in [(&a, "a1"), (&a, "a2"), (&b, "b1")] {
-        gql.with_token(&owner.access)
-            .ok(
-                "mutation($n: String!) { createCustomer(input: { name: $n, phones: [\"+998901112233\"] }) { id } }",
-                json!({ "n": name }),
-            )
-            .await;
+    // Each company has a webhook receiver, so changes below queue deliveries.
+    for owner in [&a, &b] {
+        let hook = "mutation { createWebhookEndpoint(url: \"http://127.0.0.1:9/hook\", events: [\"customer.created\"]) { secret } }";
+        gql.with_token(&owner.access).ok(hook, json!({})).await;
+        let field = "mutation { createCustomField(key: \"tier\", label: \"Tier\", kind: TEXT) { id } }";
+        gql.with_token(&owner.access).ok(field, json!({})).await;
+        let import = "mutation { importCustomers(csv: \"Name\\nX\\n\", mapping: [{ column: \"Name\", target: \"name\" }], dryRun: true) { id } }";
+        gql.with_token(&owner.access).ok(import, json!({})).await;
+    }
+    let mut ids = Vec::new();
+    for (owner, name) in [(&a, "a1"), (&a, "a2"), (&b, "b1"), (&b, "b2")] {
+        let create = "mutation($n: String!) { createCustomer(input: { name: $n, phones: [\"+998901112233\"],
+            emails: [\"x@acme.test\"], tags: [\"vip\"] }) { id } }";
+        let created = gql.with_token(&owner.access).ok(create, json!({ "n": name })).await;
+        ids.push(created["createCustomer"]["id"].as_str().unwrap().to_owned());
+    }
+    // Each company merges its two cards and notes something on the kept one.
+    for (owner, kept, merged) in [(&a, &ids[0], &ids[1]), (&b, &ids[2], &ids[3])] {
+        let api = gql.with_token(&owner.access);
+        let merge = "mutation($k: ID!, $m: ID!) { mergeCustomers(keptId: $k, mergedId: $m) { id } }";
+        api.ok(merge, json!({ "k": kept, "m": merged })).await;
+        api.ok("mutation($c: ID!) { addNote(customerId: $c, text: \"n\") { id } }", json!({ "c": kept })).await;
     }
     for (i, owner) in [&a, &b].into_iter().enumerate() {
         let api = gql.with_token(&owner.access);
@@ -80,6 +95,14 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         "pbx_servers",
         "pbx_calls",
         "channel_connections",
+        "customer_emails",
+        "customer_tags",
+        "notes",
+        "customer_merges",
+        "webhook_endpoints",
+        "webhook_deliveries",
+        "custom_fields",
+        "customer_imports",
     ] {
         let row = conn
             .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))
@@ -143,7 +166,14 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
     .unwrap();
     let rows = txn.query_all_raw(Statement::from_string(pg, "SELECT name FROM customers ORDER BY name")).await.unwrap();
     let names: Vec<String> = rows.iter().map(|r| r.try_get("", "name").unwrap()).collect();
-    assert_eq!(names, ["a1", "a2"]);
+    assert_eq!(names, ["a1"], "a2 was merged into a1");
+    let merges =
+        txn.query_all_raw(Statement::from_string(pg, "SELECT merged_name FROM customer_merges")).await.unwrap();
+    let merged: Vec<String> = merges.iter().map(|r| r.try_get("", "merged_name").unwrap()).collect();
+    assert_eq!(merged, ["a2"], "only A's merge");
+    let hooks =
+        txn.query_all_raw(Statement::from_string(pg, "SELECT tenant_id FROM webhook_deliveries")).await.unwrap();
+    assert_eq!(hooks.len(), 2, "A's two customers' deliveries only");
     let stolen = txn
         .execute_raw(Statement::from_string(pg, "UPDATE customers SET name = 'pwned' WHERE name = 'b1'"))
         .await

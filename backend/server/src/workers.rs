@@ -1,7 +1,8 @@
-//! Background work of the inbox in every `crm serve`: stored webhook payloads are turned into
-//! messages (right after they are acknowledged, and again after a crash), and the outbox sends
-//! replies when due. Several processes may run both: payloads are filed idempotently, and a
-//! reply is claimed before it is sent.
+//! Background work in every `crm serve`: stored webhook payloads are turned into messages
+//! (right after they are acknowledged, and again after a crash), the outbox sends replies when
+//! due, outbound webhooks are delivered, and recordings past their company's retention period
+//! are deleted. Several processes may run all of it: payloads are filed idempotently, a reply
+//! or a delivery is claimed before it is sent, and deleting a deleted recording changes nothing.
 use crm_core::services::Services;
 use std::time::Duration;
 
@@ -10,11 +11,11 @@ use std::time::Duration;
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 const BATCH: u64 = 200;
 
-pub struct InboxWorkers {
-    tasks: [tokio::task::JoinHandle<()>; 3],
+pub struct Workers {
+    tasks: [tokio::task::JoinHandle<()>; 5],
 }
 
-impl Drop for InboxWorkers {
+impl Drop for Workers {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
@@ -22,12 +23,14 @@ impl Drop for InboxWorkers {
     }
 }
 
-pub fn start(services: Services) -> InboxWorkers {
-    InboxWorkers {
+pub fn start(services: Services) -> Workers {
+    Workers {
         tasks: [
             tokio::spawn(process(services.clone())),
             tokio::spawn(fetch(services.clone())),
-            tokio::spawn(deliver(services)),
+            tokio::spawn(deliver(services.clone())),
+            tokio::spawn(outbound_webhooks(services.clone())),
+            tokio::spawn(retention(services)),
         ],
     }
 }
@@ -65,5 +68,30 @@ async fn deliver(services: Services) {
             Err(error) => tracing::warn!(%error, "cannot read the outbox; retrying"),
         }
         let _ = tokio::time::timeout(LOOK_EVERY, services.outbox_signal().notified()).await;
+    }
+}
+
+async fn outbound_webhooks(services: Services) {
+    loop {
+        match services.deliver_webhooks(BATCH).await {
+            Ok(n) if n as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the webhook queue; retrying"),
+        }
+        let _ = tokio::time::timeout(LOOK_EVERY, services.webhook_signal().notified()).await;
+    }
+}
+
+/// How often expired recordings are looked for.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
+
+async fn retention(services: Services) {
+    loop {
+        match services.expire_recordings(BATCH).await {
+            Ok(n) if n as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot sweep expired recordings; retrying"),
+        }
+        tokio::time::sleep(RETENTION_EVERY).await;
     }
 }

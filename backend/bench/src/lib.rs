@@ -1,0 +1,100 @@
+//! What the load benchmarks share: signing up over GraphQL, posting queries, and measuring
+//! a workload with many concurrent clients.
+use anyhow::{Context, Result, bail};
+use futures::future::join_all;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Signs up a company; its owner's access token and the company's id.
+pub async fn sign_up(http: &reqwest::Client, url: &str, i: usize) -> Result<(String, String)> {
+    let body = json!({
+        "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken companyId } }",
+        "variables": { "i": { "company": format!("Bench {i}"), "name": "Owner", "email": format!("owner{i}-{}@bench.test", uuid::Uuid::new_v4().simple()), "password": "benchmark password", "defaultCountry": "UZ" } }
+    });
+    let response: Value = http.post(url).json(&body).send().await?.json().await?;
+    let data = &response["data"]["signUp"];
+    let token = data["accessToken"].as_str().context("signUp failed")?.to_owned();
+    let tenant = data["companyId"].as_str().context("signUp failed")?.to_owned();
+    // An access token lives 15 minutes by default; the benchmark is shorter.
+    Ok((token, tenant))
+}
+
+/// Posts a GraphQL request; an error if GraphQL answered with errors.
+pub async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Result<()> {
+    let response: Value = http.post(url).bearer_auth(token).json(body).send().await?.json().await?;
+    if response.get("errors").is_some() {
+        bail!("GraphQL errors: {response}");
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+pub struct Row {
+    pub name: String,
+    pub throughput: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: usize,
+}
+
+/// How a workload is run: clients at once, for how long after a warm-up.
+#[derive(Clone, Copy)]
+pub struct Load {
+    pub clients: usize,
+    pub warmup: Duration,
+    pub run: Duration,
+}
+
+/// Runs `load.clients` loops of `op` for `load.run` after a warm-up; throughput and latency.
+pub async fn measure<F, Fut>(name: &str, load: Load, op: F) -> Result<Row>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    eprintln!("running: {name}");
+    let started = Instant::now();
+    let measure_from = started + load.warmup;
+    let until = measure_from + load.run;
+    let loops = (0..load.clients).map(|client| {
+        let op = op.clone();
+        tokio::spawn(async move {
+            let (mut latencies, mut errors, mut n) = (Vec::new(), 0usize, client);
+            while Instant::now() < until {
+                let t = Instant::now();
+                let ok = match op(n).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        if errors == 0 {
+                            eprintln!("  error: {error:#}");
+                        }
+                        false
+                    }
+                };
+                n += load.clients;
+                if t >= measure_from {
+                    if ok { latencies.push(t.elapsed()) } else { errors += 1 }
+                }
+            }
+            (latencies, errors)
+        })
+    });
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for result in join_all(loops).await {
+        let (latencies, e) = result?;
+        all.extend(latencies);
+        errors += e;
+    }
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    Ok(Row {
+        name: name.to_owned(),
+        throughput: all.len() as f64 / load.run.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors,
+    })
+}

@@ -1,0 +1,156 @@
+//! The dashboard and the company's settings it depends on (its time zone).
+use super::dashboard_days::DayStore;
+use super::{Services, check_len};
+use crate::auth::Principal;
+use crate::dashboard::{self, CallGroup, Dashboard, MessageGroup};
+use crate::ports::Tenant;
+use crate::{Result, phone};
+use chrono::{NaiveDate, Utc};
+
+/// Fields left `None` stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct CompanyPatch {
+    pub name: Option<String>,
+    pub default_country: Option<String>,
+    pub time_zone: Option<String>,
+    /// `Some(None)`: keep recordings for ever.
+    pub recording_retention_days: Option<Option<u32>>,
+}
+
+impl Services {
+    /// Figures for `from` to `to` (inclusive, in the company's time zone; default: today).
+    pub async fn dashboard(
+        &self,
+        principal: &Principal,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Dashboard> {
+        principal.require_scope("calls:read")?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let time_zone = tx.get_tenant().await?.time_zone;
+        tx.commit().await?;
+        let tz: chrono_tz::Tz = time_zone.parse().map_err(crate::Error::internal)?;
+        let today = Utc::now().with_timezone(&tz).date_naive();
+        let from = from.unwrap_or(today);
+        let to = to.unwrap_or_else(|| from.max(today));
+        let key = (principal.tenant_id, principal.user_id, from, to);
+        self.dashboards.get_or_compute(&self.bus, key, || self.compute_dashboard(principal, time_zone, from, to)).await
+    }
+
+    async fn compute_dashboard(
+        &self,
+        principal: &Principal,
+        time_zone: String,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Dashboard> {
+        let tenant = principal.tenant_id;
+        let bounds = dashboard::day_bounds(&time_zone, from, to)?;
+        let days = bounds.len() - 1;
+        let store = &self.dashboards.days;
+        let following = self.dashboards.following();
+        let now = Utc::now();
+        // Read before the days: a drop after it is noticed by `keep`, one before it is seen here.
+        let mut generation = store.generation(tenant);
+        let mut kept = if following { store.lookup(tenant, &time_zone, from, days) } else { vec![None; days] };
+        // Days that will be kept are counted by one request of the company at a time; those
+        // waiting find them kept when their turn comes.
+        let keepable = |kept: &[Option<_>]| {
+            kept.iter().enumerate().any(|(d, k)| k.is_none() && DayStore::may_keep(bounds[d + 1], now))
+        };
+        let _turn = if following && keepable(&kept) {
+            let turn = store.turn(tenant).await;
+            generation = store.generation(tenant);
+            kept = store.lookup(tenant, &time_zone, from, days);
+            Some(turn)
+        } else {
+            None
+        };
+        let (mut calls, mut messages) = (Vec::new(), Vec::new());
+        for (day, kept) in kept.iter().enumerate() {
+            let Some(kept) = kept else { continue };
+            calls.extend(kept.calls.iter().map(|g| CallGroup { day, ..g.clone() }));
+            messages.extend(kept.messages.iter().map(|g| MessageGroup { day, ..g.clone() }));
+        }
+        let mut tx = self.db.tenant(tenant).await?;
+        // The days not kept, counted in one span from the first to the last of them.
+        let missing = kept.iter().position(Option::is_none).zip(kept.iter().rposition(Option::is_none));
+        if let Some((first, last)) = missing {
+            let span = &bounds[first..=last + 1];
+            let span_calls = tx.call_groups(span).await?;
+            let span_messages = tx.message_groups(span).await?;
+            for offset in 0..=last - first {
+                let day = first + offset;
+                let day_calls: Vec<CallGroup> =
+                    span_calls.iter().filter(|g| g.day == offset).map(|g| CallGroup { day: 0, ..g.clone() }).collect();
+                let day_messages: Vec<MessageGroup> = span_messages
+                    .iter()
+                    .filter(|g| g.day == offset)
+                    .map(|g| MessageGroup { day: 0, ..g.clone() })
+                    .collect();
+                if kept[day].is_none() {
+                    calls.extend(day_calls.iter().map(|g| CallGroup { day, ..g.clone() }));
+                    messages.extend(day_messages.iter().map(|g| MessageGroup { day, ..g.clone() }));
+                    if following {
+                        let date = from + chrono::Days::new(day as u64);
+                        let ends = bounds[day + 1];
+                        store.keep(tenant, &time_zone, date, ends, now, generation, day_calls, day_messages);
+                    }
+                }
+            }
+        }
+        let missed_not_called_back = tx.open_callbacks().await?;
+        let (open_conversations, unread_conversations) = tx.open_conversations(principal.user_id).await?;
+        let replies = tx.first_replies(bounds[0], bounds[days]).await?;
+        tx.commit().await?;
+        let waits: Vec<f64> = replies
+            .iter()
+            .filter_map(|(began, replied)| replied.map(|r| (r - *began).num_milliseconds() as f64 / 1000.0))
+            .collect();
+        let (calls, agents, days) = dashboard::assemble(from, days, &calls, &messages);
+        Ok(Dashboard {
+            from,
+            to,
+            time_zone,
+            calls,
+            agents,
+            days,
+            missed_not_called_back,
+            open_conversations,
+            unread_conversations,
+            first_responses: waits.len() as u64,
+            first_response_secs: (!waits.is_empty()).then(|| waits.iter().sum::<f64>() / waits.len() as f64),
+        })
+    }
+
+    /// Changes the company's name, phone country or time zone (owners and admins).
+    pub async fn update_company(&self, principal: &Principal, patch: CompanyPatch) -> Result<Tenant> {
+        principal.require_session()?;
+        principal.require_admin()?;
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let mut tenant = tx.get_tenant().await?;
+        if let Some(name) = patch.name {
+            tenant.name = check_len("name", &name, 200)?;
+        }
+        if let Some(country) = patch.default_country {
+            tenant.default_country = phone::check_country(&country)?;
+        }
+        if let Some(zone) = patch.time_zone {
+            tenant.time_zone = dashboard::check_time_zone(&zone)?;
+        }
+        if let Some(days) = patch.recording_retention_days {
+            if days.is_some_and(|d| !(1..=3650).contains(&d)) {
+                return Err(crate::Error::bad_input(
+                    "recordingRetentionDays",
+                    "keep recordings 1 to 3650 days, or 0 for ever",
+                ));
+            }
+            tenant.recording_retention_days = days;
+        }
+        tx.update_tenant(&tenant).await?;
+        tx.commit().await?;
+        // A new time zone moves every day's bounds.
+        self.dashboards.invalidate(principal.tenant_id);
+        Ok(tenant)
+    }
+}

@@ -1,0 +1,478 @@
+//! The customer card's tables: emails, tags, identities, merges, notes, and the timeline.
+use crate::convert::db_err;
+use crate::entities::*;
+use crm_core::cards::{Duplicate, Identity, Merge, Moved, Note, TimelineEntries, TimelineEntry, TimelineKey};
+use crm_core::ports::Customer;
+use crm_core::{CallId, CustomerId, MergeId, MessageId, NoteId, Result, TaskId, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Emails and tags of each customer in `ids`.
+pub async fn details_of(
+    txn: &DatabaseTransaction,
+    t: Uuid,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, (Vec<String>, Vec<String>)>> {
+    let mut map: HashMap<Uuid, (Vec<String>, Vec<String>)> = HashMap::new();
+    let emails = customer_emails::Entity::find()
+        .filter(customer_emails::Column::TenantId.eq(t))
+        .filter(customer_emails::Column::CustomerId.is_in(ids.iter().copied()))
+        .order_by_asc(customer_emails::Column::Position)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    for row in emails {
+        map.entry(row.customer_id).or_default().0.push(row.email);
+    }
+    let tags = customer_tags::Entity::find()
+        .filter(customer_tags::Column::TenantId.eq(t))
+        .filter(customer_tags::Column::CustomerId.is_in(ids.iter().copied()))
+        .order_by_asc(customer_tags::Column::Tag)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    for row in tags {
+        map.entry(row.customer_id).or_default().1.push(row.tag);
+    }
+    Ok(map)
+}
+
+pub async fn write_details(txn: &DatabaseTransaction, t: Uuid, customer: &Customer) -> Result<()> {
+    let id = customer.id.0;
+    customer_emails::Entity::delete_many()
+        .filter(customer_emails::Column::TenantId.eq(t))
+        .filter(customer_emails::Column::CustomerId.eq(id))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    customer_tags::Entity::delete_many()
+        .filter(customer_tags::Column::TenantId.eq(t))
+        .filter(customer_tags::Column::CustomerId.eq(id))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    if !customer.emails.is_empty() {
+        let rows = customer.emails.iter().enumerate().map(|(position, email)| customer_emails::ActiveModel {
+            tenant_id: Set(t),
+            customer_id: Set(id),
+            position: Set(position as i32),
+            email: Set(email.clone()),
+        });
+        customer_emails::Entity::insert_many(rows).exec(txn).await.map_err(db_err)?;
+    }
+    if !customer.tags.is_empty() {
+        let rows = customer.tags.iter().map(|tag| customer_tags::ActiveModel {
+            tenant_id: Set(t),
+            customer_id: Set(id),
+            tag: Set(tag.clone()),
+        });
+        customer_tags::Entity::insert_many(rows).exec(txn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Customers found by an exact email, a messenger username (with or without `@`), or a tag.
+pub fn search_condition(t: Uuid, search: &str) -> Condition {
+    let lower = search.to_lowercase();
+    let username = lower.trim_start_matches('@').to_owned();
+    Condition::any()
+        .add(
+            customers::Column::Id.in_subquery(
+                Query::select()
+                    .column(customer_emails::Column::CustomerId)
+                    .from(customer_emails::Entity)
+                    .and_where(customer_emails::Column::TenantId.eq(t))
+                    .and_where(customer_emails::Column::Email.eq(lower))
+                    .to_owned(),
+            ),
+        )
+        .add(
+            customers::Column::Id.in_subquery(
+                Query::select()
+                    .column(customer_identities::Column::CustomerId)
+                    .from(customer_identities::Entity)
+                    .and_where(customer_identities::Column::TenantId.eq(t))
+                    .and_where(Expr::expr(Func::lower(Expr::col(customer_identities::Column::Username))).eq(username))
+                    .to_owned(),
+            ),
+        )
+}
+
+pub fn tag_condition(t: Uuid, tag: &str) -> sea_orm::sea_query::SimpleExpr {
+    customers::Column::Id.in_subquery(
+        Query::select()
+            .column(customer_tags::Column::CustomerId)
+            .from(customer_tags::Entity)
+            .and_where(customer_tags::Column::TenantId.eq(t))
+            .and_where(customer_tags::Column::Tag.eq(tag))
+            .to_owned(),
+    )
+}
+
+pub async fn identities_of(txn: &DatabaseTransaction, t: Uuid, customer: CustomerId) -> Result<Vec<Identity>> {
+    let rows = customer_identities::Entity::find()
+        .filter(customer_identities::Column::TenantId.eq(t))
+        .filter(customer_identities::Column::CustomerId.eq(customer.0))
+        .order_by_asc(customer_identities::Column::Kind)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(rows.into_iter().map(|r| Identity { kind: r.kind, external_id: r.external_id, username: r.username }).collect())
+}
+
+pub async fn move_records(txn: &DatabaseTransaction, t: Uuid, from: CustomerId, to: CustomerId) -> Result<Moved> {
+    let (from, to) = (from.0, to.0);
+    let calls = calls::Entity::update_many()
+        .col_expr(calls::Column::CustomerId, Expr::value(to))
+        .filter(calls::Column::TenantId.eq(t))
+        .filter(calls::Column::CustomerId.eq(from))
+        .exec(txn)
+        .await
+        .map_err(db_err)?
+        .rows_affected;
+    let conversations = conversations::Entity::update_many()
+        .col_expr(conversations::Column::CustomerId, Expr::value(to))
+        .filter(conversations::Column::TenantId.eq(t))
+        .filter(conversations::Column::CustomerId.eq(from))
+        .exec(txn)
+        .await
+        .map_err(db_err)?
+        .rows_affected;
+    let identities = customer_identities::Entity::update_many()
+        .col_expr(customer_identities::Column::CustomerId, Expr::value(to))
+        .filter(customer_identities::Column::TenantId.eq(t))
+        .filter(customer_identities::Column::CustomerId.eq(from))
+        .exec(txn)
+        .await
+        .map_err(db_err)?
+        .rows_affected;
+    let tasks = tasks::Entity::update_many()
+        .col_expr(tasks::Column::CustomerId, Expr::value(to))
+        .filter(tasks::Column::TenantId.eq(t))
+        .filter(tasks::Column::CustomerId.eq(from))
+        .exec(txn)
+        .await
+        .map_err(db_err)?
+        .rows_affected;
+    let notes = notes::Entity::update_many()
+        .col_expr(notes::Column::CustomerId, Expr::value(to))
+        .filter(notes::Column::TenantId.eq(t))
+        .filter(notes::Column::CustomerId.eq(from))
+        .exec(txn)
+        .await
+        .map_err(db_err)?
+        .rows_affected;
+    Ok(Moved { calls, conversations, identities, tasks, notes })
+}
+
+pub async fn insert_merge(txn: &DatabaseTransaction, t: Uuid, merge: &Merge) -> Result<()> {
+    let row = customer_merges::ActiveModel {
+        tenant_id: Set(t),
+        id: Set(merge.id.0),
+        kept_id: Set(merge.kept_id.0),
+        merged_id: Set(merge.merged_id.0),
+        merged_name: Set(merge.merged_name.clone()),
+        moved: Set(serde_json::to_string(&merge.moved).map_err(crm_core::Error::internal)?),
+        user_id: Set(merge.user_id.map(|u| u.0)),
+        created_at: Set(merge.created_at),
+    };
+    customer_merges::Entity::insert(row).exec(txn).await.map_err(db_err)?;
+    Ok(())
+}
+
+pub async fn merges_into(txn: &DatabaseTransaction, t: Uuid, customer: CustomerId) -> Result<Vec<Merge>> {
+    let rows = customer_merges::Entity::find()
+        .filter(customer_merges::Column::TenantId.eq(t))
+        .filter(customer_merges::Column::KeptId.eq(customer.0))
+        .order_by_desc(customer_merges::Column::CreatedAt)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Merge {
+                id: MergeId(r.id),
+                kept_id: CustomerId(r.kept_id),
+                merged_id: CustomerId(r.merged_id),
+                merged_name: r.merged_name,
+                moved: serde_json::from_str(&r.moved).map_err(crm_core::Error::internal)?,
+                user_id: r.user_id.map(UserId),
+                created_at: r.created_at,
+            })
+        })
+        .collect()
+}
+
+/// Pairs sharing a phone, then an email; each pair once (lower id first) unless `of` is given.
+pub async fn duplicates(
+    txn: &DatabaseTransaction,
+    t: Uuid,
+    of: Option<CustomerId>,
+    first: u64,
+) -> Result<Vec<Duplicate>> {
+    let mut found = Vec::new();
+    // The values to look for: the customer's own, or every value held by more than one.
+    let mut shared_phones = Query::select()
+        .column(customer_phones::Column::E164)
+        .from(customer_phones::Entity)
+        .and_where(customer_phones::Column::TenantId.eq(t))
+        .to_owned();
+    let mut shared_emails = Query::select()
+        .column(customer_emails::Column::Email)
+        .from(customer_emails::Entity)
+        .and_where(customer_emails::Column::TenantId.eq(t))
+        .to_owned();
+    match of {
+        Some(c) => {
+            shared_phones.and_where(customer_phones::Column::CustomerId.eq(c.0));
+            shared_emails.and_where(customer_emails::Column::CustomerId.eq(c.0));
+        }
+        None => {
+            shared_phones
+                .group_by_col(customer_phones::Column::E164)
+                .and_having(Expr::expr(Func::count(Expr::col(customer_phones::Column::CustomerId))).gt(1));
+            shared_emails
+                .group_by_col(customer_emails::Column::Email)
+                .and_having(Expr::expr(Func::count(Expr::col(customer_emails::Column::CustomerId))).gt(1));
+        }
+    }
+    let phones = customer_phones::Entity::find()
+        .filter(customer_phones::Column::TenantId.eq(t))
+        .filter(customer_phones::Column::E164.in_subquery(shared_phones))
+        .order_by_asc(customer_phones::Column::E164)
+        .order_by_asc(customer_phones::Column::CustomerId)
+        .limit(first * 4)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    pair_up(phones.into_iter().map(|r| (r.e164, r.customer_id)), "phone", of, &mut found);
+    let emails = customer_emails::Entity::find()
+        .filter(customer_emails::Column::TenantId.eq(t))
+        .filter(customer_emails::Column::Email.in_subquery(shared_emails))
+        .order_by_asc(customer_emails::Column::Email)
+        .order_by_asc(customer_emails::Column::CustomerId)
+        .limit(first * 4)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    pair_up(emails.into_iter().map(|r| (r.email, r.customer_id)), "email", of, &mut found);
+    // A pair sharing both a phone and an email is one suggestion.
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|d: &Duplicate| seen.insert((d.customer_id, d.other_id)));
+    found.truncate(first as usize);
+    Ok(found)
+}
+
+fn pair_up(
+    rows: impl Iterator<Item = (String, Uuid)>,
+    reason: &'static str,
+    of: Option<CustomerId>,
+    out: &mut Vec<Duplicate>,
+) {
+    let mut by_value: Vec<(String, Vec<Uuid>)> = Vec::new();
+    for (value, customer) in rows {
+        match by_value.last_mut() {
+            Some((v, ids)) if *v == value => ids.push(customer),
+            _ => by_value.push((value, vec![customer])),
+        }
+    }
+    for (value, ids) in by_value {
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                if a == b {
+                    continue;
+                }
+                let (first, second) = match of {
+                    Some(of) if of.0 == *b => (*b, *a),
+                    Some(of) if of.0 != *a => continue,
+                    _ => (*a, *b),
+                };
+                out.push(Duplicate {
+                    customer_id: CustomerId(first),
+                    other_id: CustomerId(second),
+                    reason,
+                    value: value.clone(),
+                });
+            }
+        }
+    }
+}
+
+pub async fn insert_note(txn: &DatabaseTransaction, t: Uuid, note: &Note) -> Result<()> {
+    let row = notes::ActiveModel {
+        tenant_id: Set(t),
+        id: Set(note.id.0),
+        customer_id: Set(note.customer_id.0),
+        author_id: Set(note.author_id.map(|u| u.0)),
+        text: Set(note.text.clone()),
+        created_at: Set(note.created_at),
+    };
+    notes::Entity::insert(row).exec(txn).await.map_err(db_err)?;
+    Ok(())
+}
+
+pub async fn note(txn: &DatabaseTransaction, t: Uuid, id: NoteId) -> Result<Option<Note>> {
+    let row = notes::Entity::find_by_id((t, id.0)).one(txn).await.map_err(db_err)?;
+    Ok(row.map(note_of))
+}
+
+fn note_of(r: notes::Model) -> Note {
+    Note {
+        id: NoteId(r.id),
+        customer_id: CustomerId(r.customer_id),
+        author_id: r.author_id.map(UserId),
+        text: r.text,
+        created_at: r.created_at,
+    }
+}
+
+/// The records a timeline page names: one query per kind instead of one per entry.
+pub async fn timeline_entries(
+    txn: &DatabaseTransaction,
+    t: Uuid,
+    entries: &[TimelineEntry],
+) -> Result<TimelineEntries> {
+    let (mut call_ids, mut message_ids, mut note_ids, mut task_ids) = (vec![], vec![], vec![], vec![]);
+    for entry in entries {
+        match entry {
+            TimelineEntry::Call(id) => call_ids.push(id.0),
+            TimelineEntry::Message(id) => message_ids.push(id.0),
+            TimelineEntry::Note(id) => note_ids.push(id.0),
+            TimelineEntry::Task(id) => task_ids.push(id.0),
+        }
+    }
+    let mut found = TimelineEntries::default();
+    if !call_ids.is_empty() {
+        let rows = calls::Entity::find()
+            .filter(calls::Column::TenantId.eq(t))
+            .filter(calls::Column::Id.is_in(call_ids))
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        for row in rows {
+            let call = crate::convert::call(row)?;
+            found.calls.insert(call.id, call);
+        }
+    }
+    if !message_ids.is_empty() {
+        let rows = messages::Entity::find()
+            .filter(messages::Column::TenantId.eq(t))
+            .filter(messages::Column::Id.is_in(message_ids))
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        for row in rows {
+            let message = crate::inbox::message(row)?;
+            found.messages.insert(message.id, message);
+        }
+    }
+    if !note_ids.is_empty() {
+        let rows = notes::Entity::find()
+            .filter(notes::Column::TenantId.eq(t))
+            .filter(notes::Column::Id.is_in(note_ids))
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        found.notes.extend(rows.into_iter().map(note_of).map(|n| (n.id, n)));
+    }
+    if !task_ids.is_empty() {
+        let rows = tasks::Entity::find()
+            .filter(tasks::Column::TenantId.eq(t))
+            .filter(tasks::Column::Id.is_in(task_ids))
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        found.tasks.extend(rows.into_iter().map(crate::convert::task).map(|task| (task.id, task)));
+    }
+    Ok(found)
+}
+
+/// Rows strictly before `before` in (time, id) order.
+pub(crate) fn before_key<C: ColumnTrait>(at: C, id: C, before: Option<TimelineKey>) -> Condition {
+    match before {
+        None => Condition::all(),
+        Some(key) => Condition::any().add(at.lt(key.at)).add(Condition::all().add(at.eq(key.at)).add(id.lt(key.id))),
+    }
+}
+
+/// The newest `first` of each source before the cursor, merged: one page of the timeline.
+pub async fn timeline(
+    txn: &DatabaseTransaction,
+    t: Uuid,
+    customer: CustomerId,
+    before: Option<TimelineKey>,
+    first: u64,
+) -> Result<Vec<(TimelineKey, TimelineEntry)>> {
+    let c = customer.0;
+    let mut all: Vec<(TimelineKey, TimelineEntry)> = Vec::new();
+    let calls: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = calls::Entity::find()
+        .select_only()
+        .columns([calls::Column::Id, calls::Column::StartedAt])
+        .filter(calls::Column::TenantId.eq(t))
+        .filter(calls::Column::CustomerId.eq(c))
+        .filter(before_key(calls::Column::StartedAt, calls::Column::Id, before))
+        .order_by_desc(calls::Column::StartedAt)
+        .order_by_desc(calls::Column::Id)
+        .limit(first)
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    all.extend(calls.into_iter().map(|(id, at)| (TimelineKey { at, id }, TimelineEntry::Call(CallId(id)))));
+    let messages: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = messages::Entity::find()
+        .select_only()
+        .columns([messages::Column::Id, messages::Column::CreatedAt])
+        .filter(messages::Column::TenantId.eq(t))
+        .filter(
+            messages::Column::ConversationId.in_subquery(
+                Query::select()
+                    .column(conversations::Column::Id)
+                    .from(conversations::Entity)
+                    .and_where(conversations::Column::TenantId.eq(t))
+                    .and_where(conversations::Column::CustomerId.eq(c))
+                    .to_owned(),
+            ),
+        )
+        .filter(before_key(messages::Column::CreatedAt, messages::Column::Id, before))
+        .order_by_desc(messages::Column::CreatedAt)
+        .order_by_desc(messages::Column::Id)
+        .limit(first)
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    all.extend(messages.into_iter().map(|(id, at)| (TimelineKey { at, id }, TimelineEntry::Message(MessageId(id)))));
+    let notes: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = notes::Entity::find()
+        .select_only()
+        .columns([notes::Column::Id, notes::Column::CreatedAt])
+        .filter(notes::Column::TenantId.eq(t))
+        .filter(notes::Column::CustomerId.eq(c))
+        .filter(before_key(notes::Column::CreatedAt, notes::Column::Id, before))
+        .order_by_desc(notes::Column::CreatedAt)
+        .order_by_desc(notes::Column::Id)
+        .limit(first)
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    all.extend(notes.into_iter().map(|(id, at)| (TimelineKey { at, id }, TimelineEntry::Note(NoteId(id)))));
+    let tasks: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = tasks::Entity::find()
+        .select_only()
+        .columns([tasks::Column::Id, tasks::Column::CreatedAt])
+        .filter(tasks::Column::TenantId.eq(t))
+        .filter(tasks::Column::CustomerId.eq(c))
+        .filter(before_key(tasks::Column::CreatedAt, tasks::Column::Id, before))
+        .order_by_desc(tasks::Column::CreatedAt)
+        .order_by_desc(tasks::Column::Id)
+        .limit(first)
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    all.extend(tasks.into_iter().map(|(id, at)| (TimelineKey { at, id }, TimelineEntry::Task(TaskId(id)))));
+    all.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    all.truncate(first as usize);
+    Ok(all)
+}
