@@ -58,7 +58,8 @@ pub fn spawn_crm(settings: &[(&str, &str)]) -> Server {
             break entry["addr"].as_str().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || lines.for_each(drop));
+    // Its log goes to the test's output, which is shown when the test fails.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| eprintln!("crm: {line}")));
     Server { child, addr }
 }
 
