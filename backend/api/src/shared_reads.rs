@@ -3,7 +3,7 @@
 //! subscribers of one company would otherwise read each message 200 times). Subscribers are
 //! checked for the scope when they subscribe; the snapshot is the company's data, read within
 //! the company.
-use std::collections::HashMap;
+use crm_core::pruned_map::PrunedMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ const KEEP: Duration = Duration::from_secs(30);
 type Read<T> = (Instant, Arc<OnceCell<Option<T>>>);
 
 pub struct SharedReads<T> {
-    reads: Mutex<HashMap<Uuid, Read<T>>>,
+    reads: Mutex<PrunedMap<Uuid, Read<T>>>,
 }
 
 impl<T> Default for SharedReads<T> {
@@ -35,9 +35,7 @@ impl<T: Clone> SharedReads<T> {
     {
         let cell = {
             let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
-            if reads.len() > 1024 {
-                reads.retain(|_, (at, _)| at.elapsed() < KEEP);
-            }
+            reads.prune(|_, (at, _)| at.elapsed() < KEEP);
             reads.entry(event).or_insert_with(|| (Instant::now(), Arc::default())).1.clone()
         };
         cell.get_or_init(read).await.clone()

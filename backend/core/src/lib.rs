@@ -15,6 +15,7 @@ pub mod lease;
 pub mod pbx;
 pub mod phone;
 pub mod ports;
+pub mod pruned_map;
 pub mod role;
 pub mod services;
 pub mod storage;

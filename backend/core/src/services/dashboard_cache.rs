@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 /// The longest a dashboard is served without a change event (a task closed on another process).
 const FRESH_FOR: Duration = Duration::from_secs(5);
-const MAX_ENTRIES: usize = 10_000;
 
 type Key = (TenantId, UserId, NaiveDate, NaiveDate);
 
@@ -32,7 +31,7 @@ pub struct DashboardCache {
 #[derive(Default)]
 struct State {
     generations: HashMap<TenantId, u64>,
-    entries: HashMap<Key, Entry>,
+    entries: crate::pruned_map::PrunedMap<Key, Entry>,
 }
 
 struct Entry {
@@ -71,9 +70,7 @@ impl DashboardCache {
         let value = computed?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.generations.get(&key.0).copied().unwrap_or(0) == generation {
-            if state.entries.len() >= MAX_ENTRIES {
-                state.entries.retain(|_, e| e.at.elapsed() < FRESH_FOR);
-            }
+            state.entries.prune(|_, e| e.at.elapsed() < FRESH_FOR);
             state.entries.insert(key, Entry { generation, at: Instant::now(), value: value.clone() });
         }
         drop(state);

@@ -39,7 +39,7 @@ pub struct SendPacer {
     next_in_chat: std::sync::Mutex<Slots<ConversationId>>,
 }
 
-type Slots<K> = std::collections::HashMap<K, tokio::time::Instant>;
+type Slots<K> = crate::pruned_map::PrunedMap<K, tokio::time::Instant>;
 
 /// Takes the next slot of `key`, `gap` after the previous one, and says when it is.
 fn take_slot<K: std::hash::Hash + Eq>(
@@ -49,9 +49,7 @@ fn take_slot<K: std::hash::Hash + Eq>(
 ) -> tokio::time::Instant {
     let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
     let now = tokio::time::Instant::now();
-    if slots.len() > 10_000 {
-        slots.retain(|_, next| *next > now);
-    }
+    slots.prune(|_, next| *next > now);
     let slot = slots.get(&key).copied().filter(|t| *t > now).unwrap_or(now);
     slots.insert(key, slot + gap);
     slot
@@ -277,7 +275,7 @@ impl Services {
         let found = self.db.channel_connection(id).await?;
         if let Some(connection) = &found {
             let mut cache = self.webhook_cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.retain(|_, (_, at)| at.elapsed() < FRESH);
+            cache.prune(|_, (_, at)| at.elapsed() < FRESH);
             cache.insert(id, (connection.clone(), std::time::Instant::now()));
         }
         Ok(found)

@@ -1,5 +1,5 @@
+use crate::pruned_map::PrunedMap;
 use crate::{Error, Result};
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 pub struct FailureLimiter {
     max: u32,
     window: Duration,
-    entries: Mutex<HashMap<String, (Instant, u32)>>,
+    entries: Mutex<PrunedMap<String, (Instant, u32)>>,
 }
 
 impl FailureLimiter {
     pub fn new(max: u32, window: Duration) -> Self {
-        Self { max, window, entries: Mutex::new(HashMap::new()) }
+        Self { max, window, entries: Mutex::default() }
     }
 
     pub fn check(&self, key: &str) -> Result<()> {
@@ -28,10 +28,8 @@ impl FailureLimiter {
 
     pub fn fail(&self, key: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() > 100_000 {
-            let window = self.window;
-            entries.retain(|_, (start, _)| start.elapsed() < window);
-        }
+        let window = self.window;
+        entries.prune(|_, (start, _)| start.elapsed() < window);
         let entry = entries.entry(key.to_owned()).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= self.window {
             *entry = (Instant::now(), 0);

@@ -39,7 +39,7 @@ use crate::{Error, Result};
 use std::sync::Arc;
 
 type WebhookCache =
-    std::collections::HashMap<crate::ConnectionId, (crate::inbox::ChannelConnection, std::time::Instant)>;
+    crate::pruned_map::PrunedMap<crate::ConnectionId, (crate::inbox::ChannelConnection, std::time::Instant)>;
 
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
