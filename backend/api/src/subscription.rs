@@ -14,6 +14,9 @@ pub struct Subscription;
 /// How long dashboard updates wait for more changes before recomputing.
 const DASHBOARD_WINDOW: std::time::Duration = std::time::Duration::from_millis(300);
 
+/// Events of one subscription being mapped at once.
+const READ_AHEAD: usize = 32;
+
 /// Per process: what subscriptions read for each event, shared by its subscribers.
 #[derive(Default)]
 pub struct EventReads {
@@ -33,21 +36,25 @@ fn tenant_events<T, F, Fut>(
     map: F,
 ) -> async_graphql::Result<impl Stream<Item = T> + use<T, F, Fut>>
 where
-    F: Fn(Services, Principal, uuid::Uuid, EventKind) -> Fut + Send + Sync + Clone + 'static,
+    F: Fn(Arc<Services>, Arc<Principal>, uuid::Uuid, EventKind) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Option<T>> + Send,
 {
-    let principal = principal(ctx)?.clone();
+    let principal = Arc::new(principal(ctx)?.clone());
     principal.require_scope(scope).map_err(ApiError::from)?;
-    let services = services(ctx).clone();
-    Ok(services.bus().subscribe().filter_map(move |event: Event| {
-        let (principal, services, map) = (principal.clone(), services.clone(), map.clone());
-        async move {
-            if event.tenant_id != principal.tenant_id {
-                return None;
-            }
-            map(services, principal, event.id, event.kind).await
-        }
-    }))
+    let tenant = principal.tenant_id;
+    // Shared by the events' futures: one reference count each, not one per service inside.
+    let services = Arc::new(services(ctx).clone());
+    let events = services.bus().subscribe().filter(move |event: &Event| std::future::ready(event.tenant_id == tenant));
+    // Several events are mapped at once, delivered in order: the read behind an event starts
+    // while the one before is still being read (reads are shared per process, so otherwise
+    // every subscriber waits on each read in turn and the process reads one event at a time).
+    Ok(events
+        .map(move |event: Event| {
+            let (principal, services, map) = (principal.clone(), services.clone(), map.clone());
+            async move { map(services, principal, event.id, event.kind).await }
+        })
+        .buffered(READ_AHEAD)
+        .filter_map(std::future::ready))
 }
 
 #[Subscription]
@@ -118,7 +125,7 @@ impl Subscription {
             matches!(kind, EventKind::CallChanged { .. } | EventKind::ConversationChanged { .. })
                 .then_some((services, principal))
         })?;
-        let first = (services(ctx).clone(), principal(ctx)?.clone());
+        let first = (Arc::new(services(ctx).clone()), Arc::new(principal(ctx)?.clone()));
         let updates = futures::stream::unfold(Box::pin(changes), |mut changes| async move {
             let change = changes.next().await?;
             // Changes arriving within the next moment are folded into this one.
