@@ -189,7 +189,10 @@ fn subscriber(url: String, token: String, seen: Arc<Mutex<Seen>>, ready: Arc<Ato
 async fn subscribe_once(url: &str, token: &str, seen: &Mutex<Seen>, ready: &AtomicUsize) -> Result<()> {
     let mut request = url.into_client_request()?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // tungstenite zeroes its whole read buffer (128 KiB by default) on every read: the 200
+    // clients share the cores with the servers, so they read with a smaller one.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8192);
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false).await?;
     let init = json!({ "type": "connection_init", "payload": { "token": token } });
     socket.send(Message::text(init.to_string())).await?;
     let mut acked = false;
@@ -476,20 +479,45 @@ async fn main() -> Result<()> {
     }
     let (_, killed) = killed_at.context("the kill happened")?;
 
-    // Everything acknowledged is stored.
+    // Everything acknowledged is filed: each process files the payloads it stored, and those a
+    // killed process stored are filed by the others a moment later.
     let mut failures = Vec::new();
     let db = Database::connect(admin_db.as_str()).await?;
-    let stored: HashSet<u64> = db
-        .query_all_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "SELECT text FROM messages WHERE tenant_id = $1::uuid AND text LIKE 'm-%'",
-            [tenant.clone().into()],
-        ))
-        .await?
-        .iter()
-        .filter_map(|row| row.try_get::<String>("", "text").ok())
-        .filter_map(|t| t.strip_prefix("m-").and_then(|s| s.parse().ok()))
-        .collect();
+    let stored_texts = || async {
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "SELECT text FROM messages WHERE tenant_id = $1::uuid AND text LIKE 'm-%'",
+                [tenant.clone().into()],
+            ))
+            .await?;
+        anyhow::Ok(
+            rows.iter()
+                .filter_map(|row| row.try_get::<String>("", "text").ok())
+                .filter_map(|t| t.strip_prefix("m-").and_then(|s| s.parse().ok()))
+                .collect::<HashSet<u64>>(),
+        )
+    };
+    let mut stored = stored_texts().await?;
+    while !acked.lock().unwrap_or_else(|e| e.into_inner()).is_subset(&stored) && Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stored = stored_texts().await?;
+    }
+    // And their events reach every subscriber that stayed connected.
+    loop {
+        let published: HashSet<u64> = seen
+            .iter()
+            .flat_map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).messages.keys().copied().collect::<Vec<_>>())
+            .collect();
+        let complete = seen.iter().all(|s| {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            s.connections > 1 || published.iter().all(|seq| s.messages.contains_key(seq))
+        });
+        if complete || Instant::now() > settle {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let acked = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let lost: Vec<_> = acked.difference(&stored).collect();
     if !lost.is_empty() || acked.len() as u64 != total {
