@@ -171,8 +171,8 @@ pub trait Database: Send + Sync + 'static {
     /// Stores webhook payloads durably, each once: a redelivered one is skipped. Returns how
     /// many were new.
     async fn store_updates(&self, updates: &[InboundUpdate]) -> Result<usize>;
-    /// Stored payloads not processed yet and received before `before`, oldest first, of every tenant.
-    async fn pending_updates(&self, limit: u64, before: DateTime<Utc>) -> Result<Vec<InboundUpdate>>;
+    /// Stored payloads not processed yet, oldest first, of every tenant.
+    async fn pending_updates(&self, limit: u64) -> Result<Vec<InboundUpdate>>;
     /// Inbound messages with attachments still to copy from the platform, of every tenant.
     async fn pending_fetches(&self, limit: u64) -> Result<Vec<Message>>;
     /// Replies due to be sent (or retried), of every tenant.

@@ -260,9 +260,9 @@ impl Database for SqlDatabase {
         Ok(due)
     }
 
-    async fn pending_updates(&self, limit: u64, before: chrono::DateTime<chrono::Utc>) -> Result<Vec<InboundUpdate>> {
+    async fn pending_updates(&self, limit: u64) -> Result<Vec<InboundUpdate>> {
         let txn = self.begin().await?;
-        let pending = crate::inbox::pending_updates(&txn, limit, before).await?;
+        let pending = crate::inbox::pending_updates(&txn, limit).await?;
         txn.commit().await.map_err(db_err)?;
         Ok(pending)
     }

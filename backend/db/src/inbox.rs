@@ -169,15 +169,10 @@ pub async fn store_updates(txn: &DatabaseTransaction, updates: &[InboundUpdate])
     Ok(stored)
 }
 
-pub async fn pending_updates(
-    txn: &DatabaseTransaction,
-    limit: u64,
-    before: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<InboundUpdate>> {
+pub async fn pending_updates(txn: &DatabaseTransaction, limit: u64) -> Result<Vec<InboundUpdate>> {
     set_local(txn, "app.inbox_worker", "on".into()).await.map_err(db_err)?;
     let rows = inbound_updates::Entity::find()
         .filter(inbound_updates::Column::ProcessedAt.is_null())
-        .filter(inbound_updates::Column::ReceivedAt.lt(before))
         .order_by_asc(inbound_updates::Column::ReceivedAt)
         .limit(limit)
         .all(txn)

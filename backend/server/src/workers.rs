@@ -38,7 +38,7 @@ pub fn start(services: Services) -> Workers {
 async fn process(services: Services) {
     loop {
         match services.process_pending_updates(BATCH).await {
-            Ok(n) if n as u64 >= BATCH => continue,
+            Ok(n) if n as u64 == BATCH => continue,
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cannot read stored webhook payloads; retrying"),
         }

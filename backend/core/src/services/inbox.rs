@@ -42,11 +42,6 @@ pub struct SendPacer {
 type Slots<K> = crate::pruned_map::PrunedMap<K, tokio::time::Instant>;
 
 /// Takes the next slot of `key`, `gap` after the previous one, and says when it is.
-/// How long a payload stored by another process is left to it before this one files it.
-const OTHERS_FIRST: chrono::Duration = chrono::Duration::seconds(2);
-/// Chats whose payloads are filed at once by one process.
-const FILING_THREADS: usize = 8;
-
 fn take_slot<K: std::hash::Hash + Eq>(
     slots: &std::sync::Mutex<Slots<K>>,
     key: K,
@@ -311,9 +306,7 @@ impl Services {
     /// Stores webhook payloads (before they are acknowledged); how many were new.
     /// Returns once the payloads are durably stored (a redelivery changes nothing).
     pub async fn store_updates(&self, updates: Vec<InboundUpdate>) -> Result<()> {
-        let queue = self.ingest.get_or_init(|| {
-            ingest::IngestQueue::start(self.db.clone(), self.inbox_signal.clone(), self.fresh_updates.clone())
-        });
+        let queue = self.ingest.get_or_init(|| ingest::IngestQueue::start(self.db.clone(), self.inbox_signal.clone()));
         queue.store(updates).await
     }
 
@@ -327,57 +320,15 @@ impl Services {
     }
 
     /// Processes stored payloads not processed yet; how many.
-    /// First those this process stored, at once; then those another process stored and has not
-    /// filed for a while (it stopped or crashed), or that were stored before this one started.
     pub async fn process_pending_updates(&self, limit: u64) -> Result<usize> {
-        let mut fresh = Vec::new();
-        while (fresh.len() as u64) < limit
-            && let Some(update) = self.fresh_updates.pop()
-        {
-            fresh.push(update);
+        let pending = self.db.pending_updates(limit).await?;
+        let count = pending.len();
+        for update in pending {
+            if let Err(error) = self.process_update(&update).await {
+                tracing::error!(%error, connection = %update.connection_id, key = update.external_key, "a webhook payload could not be processed; it will be retried");
+            }
         }
-        let mut count = fresh.len();
-        self.process_in_threads(fresh).await;
-        // Every round, so a steady stream of its own never keeps a process from the others'.
-        let before = self.started_at.max(Utc::now() - OTHERS_FIRST);
-        let pending = self.db.pending_updates(limit, before).await?;
-        count += pending.len();
-        self.process_in_threads(pending).await;
         Ok(count)
-    }
-
-    /// Files `updates` several chats at a time, each chat's in the order given (filing waits on
-    /// the database far more than it computes).
-    async fn process_in_threads(&self, updates: Vec<InboundUpdate>) {
-        use futures::StreamExt;
-        let mut threads: Vec<Vec<InboundUpdate>> = Vec::new();
-        let mut index = std::collections::HashMap::new();
-        for update in updates {
-            let thread = self.thread_of(&update).await.unwrap_or_else(|| update.external_key.clone());
-            let at = *index.entry(thread).or_insert_with(|| {
-                threads.push(Vec::new());
-                threads.len() - 1
-            });
-            threads[at].push(update);
-        }
-        futures::stream::iter(threads)
-            .for_each_concurrent(FILING_THREADS, |queue| async move {
-                for update in &queue {
-                    if let Err(error) = self.process_update(update).await {
-                        tracing::error!(%error, connection = %update.connection_id, key = update.external_key, "a webhook payload could not be processed; it will be retried");
-                    }
-                }
-            })
-            .await;
-    }
-
-    /// The chat a payload belongs to (connection and thread), if it is a message we can read.
-    async fn thread_of(&self, update: &InboundUpdate) -> Option<String> {
-        let connection = self.cached_connection(update.connection_id).await.ok()??;
-        match self.platforms().ok()?.read(connection.kind, &update.payload) {
-            Ok(Inbound::Message(message)) => Some(format!("{}/{}", connection.id, message.thread)),
-            _ => None,
-        }
     }
 
     async fn process_update(&self, update: &InboundUpdate) -> Result<()> {

@@ -106,10 +106,6 @@ pub struct Services {
     webhook_signal: Arc<tokio::sync::Notify>,
     /// Started on the first webhook delivery (it needs a runtime).
     ingest: Arc<std::sync::OnceLock<ingest::IngestQueue>>,
-    /// Payloads stored by this process, to be filed by it.
-    fresh_updates: Arc<ingest::Fresh>,
-    /// Payloads stored before this process started are anyone's to file at once.
-    started_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Services {
@@ -142,8 +138,6 @@ impl Services {
             dashboards: Arc::default(),
             webhook_signal: Arc::default(),
             ingest: Arc::default(),
-            fresh_updates: Arc::default(),
-            started_at: chrono::Utc::now(),
             db,
             bus,
             jwt,
