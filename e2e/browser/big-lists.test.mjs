@@ -27,7 +27,10 @@ async function graphql(query, variables, token) {
   return body.data;
 }
 
+// The server writes to the same file meanwhile (presence, the connection's webhook): wait for
+// its lock instead of failing with "database is locked".
 const SEED = `
+.timeout 20000
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
 INSERT INTO calls (tenant_id, id, direction, status, from_number, to_number, edge, started_at)
 SELECT (SELECT id FROM tenants LIMIT 1), randomblob(16),
