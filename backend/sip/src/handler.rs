@@ -173,12 +173,9 @@ async fn register(context: &Context, tx: &mut Transaction, from: SocketAddr) -> 
             .digest
             .verify(&authorization, "REGISTER", |username| (username == account.username).then(|| account.ha1.clone()))
     });
-    let reason = match (&login, &proven) {
-        (None, _) => "no such SIP login",
-        (Some(_), None) => "wrong digest response, or an old or foreign nonce",
-        (Some(_), Some(_)) => "",
-    };
-    let (Some(account), Some(_)) = (login, proven) else {
+    let (Some(account), Some(_)) = (&login, proven) else {
+        let reason =
+            if login.is_none() { "no such SIP login" } else { "wrong digest response, or an old or foreign nonce" };
         context.failures.fail(&address);
         metrics::counter!("crm_sip_auth_failures_total").increment(1);
         tracing::warn!(%address, reason, "SIP authentication failed");
