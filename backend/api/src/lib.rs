@@ -3,6 +3,7 @@ mod card_types;
 mod context;
 mod dashboard_types;
 mod error;
+mod feeds;
 mod http;
 mod inbox_types;
 mod mutation;
@@ -16,6 +17,7 @@ mod ws;
 
 pub use context::{Caller, ClientAddress};
 pub use error::ApiError;
+pub use feeds::Feeds;
 
 use async_graphql::Schema;
 use axum::Router;
@@ -77,12 +79,14 @@ pub(crate) struct ApiState {
     schema: AppSchema,
     services: Services,
     settings: ApiSettings,
+    feeds: Feeds,
 }
 
 /// `POST /graphql`, `GET /graphql/ws` and `POST /uploads`.
-pub fn router(services: Services, settings: ApiSettings) -> Router {
+/// `feeds` are the process's shared subscriptions (its gauge is the caller's to read).
+pub fn router(services: Services, settings: ApiSettings, feeds: Feeds) -> Router {
     let schema = builder(&settings).data(services.clone()).data(Arc::new(subscription::EventReads::default())).finish();
-    let state = ApiState { schema, services, settings };
+    let state = ApiState { schema, services, settings, feeds };
     let uploads = Router::new()
         .route("/uploads", post(uploads::upload))
         .layer(axum::extract::DefaultBodyLimit::max(crm_core::services::MAX_UPLOAD_BYTES + 1));

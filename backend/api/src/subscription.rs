@@ -45,6 +45,9 @@ where
     // Shared by the events' futures: one reference count each, not one per service inside.
     let services = Arc::new(services(ctx).clone());
     let events = services.bus().subscribe().filter(move |event: &Event| std::future::ready(event.tenant_id == tenant));
+    if let Some(listening) = ctx.data_opt::<crate::feeds::Listening>() {
+        listening.set();
+    }
     // Several events are mapped at once, delivered in order: the read behind an event starts
     // while the one before is still being read (reads are shared per process, so otherwise
     // every subscriber waits on each read in turn and the process reads one event at a time).

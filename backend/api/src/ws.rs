@@ -11,11 +11,14 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use crm_core::auth::Principal;
+use futures::stream::BoxStream;
 use futures::{FutureExt, SinkExt, StreamExt};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio_stream::StreamMap;
 
 pub async fn upgrade(State(state): State<ApiState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     let protocol = headers
@@ -59,18 +62,14 @@ fn close(code: u16, reason: &str) -> Message {
 }
 
 async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket) {
-    let (mut sink, stream) = socket.split();
-    let (authenticated_tx, mut authenticated_rx) = oneshot::channel::<crm_core::auth::Principal>();
+    let (mut sink, mut incoming) = socket.split();
+    let (authenticated_tx, mut authenticated_rx) = oneshot::channel::<Principal>();
+    // Who is behind the socket, once `connection_init` is accepted (set before the ack).
+    let caller = Arc::new(OnceLock::<Principal>::new());
     let services = state.services.clone();
     // async-graphql closes a refused init with 1002; the protocol says 4403 for that.
     let refused = Arc::new(AtomicBool::new(false));
-    let refused_in_init = refused.clone();
-    let input = stream.take_while(|message| futures::future::ready(message.is_ok())).filter_map(|message| async move {
-        match message {
-            Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
-            _ => None,
-        }
-    });
+    let (refused_in_init, caller_in_init) = (refused.clone(), caller.clone());
     let on_init = move |payload: serde_json::Value| async move {
         let token = token_from(&payload);
         let caller = crate::http::caller(&services, token.as_deref()).await.map_err(crate::ApiError::from)?;
@@ -78,45 +77,56 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
             refused_in_init.store(true, Ordering::Relaxed);
             return Err(async_graphql::Error::new("a valid access token or API token is required"));
         };
+        let _ = caller_in_init.set(principal.clone());
         let _ = authenticated_tx.send(principal.clone());
         let mut data = Data::default();
         data.insert(Caller::Authenticated(principal));
         Ok(data)
     };
-    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), Box::pin(input), protocol)
-        .on_connection_init(on_init);
-    tokio::pin!(messages);
+    // What the socket sends goes to async-graphql, except the subscriptions shared with the
+    // process's other sockets (`crate::feeds`), which are served here.
+    let (to_graphql, graphql_input) = futures::channel::mpsc::unbounded::<Vec<u8>>();
+    let mut messages = async_graphql::http::WebSocket::new(state.schema.clone(), graphql_input, protocol)
+        .on_connection_init(on_init)
+        .map(move |message| frame(message, refused.load(Ordering::Relaxed)))
+        .boxed();
+    let mut shared: StreamMap<String, BoxStream<'static, Option<Arc<str>>>> = StreamMap::new();
 
     let init_deadline = tokio::time::sleep(state.settings.ws_init_timeout);
     tokio::pin!(init_deadline);
     let mut authenticated = false;
     // The person behind the socket counts as online while it is open (see attendance).
-    let mut present: Option<crm_core::auth::Principal> = None;
+    let mut present: Option<Principal> = None;
     let mut heartbeat = tokio::time::interval(crm_core::services::attendance::HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut expiry: std::pin::Pin<Box<tokio::time::Sleep>> = Box::pin(tokio::time::sleep(Duration::MAX / 4));
     loop {
-        tokio::select! {
-            message = messages.next() => {
-                let Some(message) = message else { break };
-                // What else is ready goes out in the same write: one syscall here and one
-                // read at the proxy for a burst of events, not one per event.
-                let (mut next, mut written, mut closing) = (Some(message), 0, false);
-                while let Some(message) = next.take() {
-                    let outgoing = frame(message, refused.load(Ordering::Relaxed));
-                    closing = matches!(outgoing, Message::Close(_));
-                    if sink.feed(outgoing).await.is_err() {
-                        closing = true;
+        let first = tokio::select! {
+            input = incoming.next() => {
+                let data = match input {
+                    Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message.into_data(),
+                    Some(Ok(_)) => continue,
+                    _ => break,
+                };
+                match route(&state, caller.get(), &data) {
+                    Route::Shared(id, payloads) => {
+                        shared.insert(id, payloads.map(Some).chain(futures::stream::once(async { None })).boxed());
+                        continue;
                     }
-                    written += 1;
-                    if !closing && written < WRITE_BATCH {
-                        next = messages.next().now_or_never().flatten();
+                    Route::Stopped(id) if shared.remove(&id).is_some() => complete(&id),
+                    _ => {
+                        if to_graphql.unbounded_send(data.into()).is_err() {
+                            break;
+                        }
+                        continue;
                     }
-                }
-                if sink.flush().await.is_err() || closing {
-                    break;
                 }
             }
+            message = messages.next() => match message {
+                Some(message) => message,
+                None => break,
+            },
+            Some((id, payload)) = shared.next(), if !shared.is_empty() => shared_frame(protocol, &id, payload),
             result = &mut authenticated_rx, if !authenticated => {
                 authenticated = true;
                 if let Ok(principal) = result {
@@ -128,20 +138,35 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
                     heartbeat.reset();
                     present = Some(principal);
                 }
+                continue;
             }
             _ = heartbeat.tick(), if present.is_some() => {
                 if let Some(principal) = &present {
                     attend(&state, principal, None).await;
                 }
+                continue;
             }
-            () = &mut init_deadline, if !authenticated => {
-                let _ = sink.send(close(4408, "Connection initialisation timeout")).await;
-                break;
+            () = &mut init_deadline, if !authenticated => close(4408, "Connection initialisation timeout"),
+            () = &mut expiry => close(4403, "Forbidden: the token expired; reconnect with a fresh one"),
+        };
+        // What else is ready goes out in the same write: one syscall here and one read at the
+        // proxy for a burst of events, not one per event.
+        let (mut next, mut written, mut closing) = (Some(first), 0, false);
+        while let Some(outgoing) = next.take() {
+            closing = matches!(outgoing, Message::Close(_));
+            if sink.feed(outgoing).await.is_err() {
+                closing = true;
             }
-            () = &mut expiry => {
-                let _ = sink.send(close(4403, "Forbidden: the token expired; reconnect with a fresh one")).await;
-                break;
+            written += 1;
+            if !closing && written < WRITE_BATCH {
+                next = messages.next().now_or_never().flatten().or_else(|| {
+                    let ready = if shared.is_empty() { None } else { shared.next().now_or_never().flatten() };
+                    ready.map(|(id, payload)| shared_frame(protocol, &id, payload))
+                });
             }
+        }
+        if sink.flush().await.is_err() || closing {
+            break;
         }
     }
     if let Some(principal) = present {
@@ -149,8 +174,58 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
     }
 }
 
+/// What to do with a message from the socket.
+enum Route {
+    /// A subscription served from a shared execution: its id and payloads.
+    Shared(String, BoxStream<'static, Arc<str>>),
+    /// The client ends subscription `id`.
+    Stopped(String),
+    /// For async-graphql.
+    Other,
+}
+
+/// The parts of a client message that decide its route.
+#[derive(serde::Deserialize)]
+struct Incoming {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+    payload: Option<async_graphql::Request>,
+}
+
+fn route(state: &ApiState, caller: Option<&Principal>, data: &[u8]) -> Route {
+    let Ok(Incoming { kind, id: Some(id), payload }) = serde_json::from_slice::<Incoming>(data) else {
+        return Route::Other;
+    };
+    match (kind.as_str(), payload, caller) {
+        ("subscribe" | "start", Some(request), Some(principal)) => {
+            match state.feeds.join(&state.schema, principal, request) {
+                Some(payloads) => Route::Shared(id, payloads),
+                None => Route::Other,
+            }
+        }
+        ("complete" | "stop", _, _) => Route::Stopped(id),
+        _ => Route::Other,
+    }
+}
+
+/// A shared payload wrapped for subscription `id` (as async-graphql words it), or its end.
+fn shared_frame(protocol: WebSocketProtocols, id: &str, payload: Option<Arc<str>>) -> Message {
+    let Some(payload) = payload else { return complete(id) };
+    let kind = match protocol {
+        WebSocketProtocols::SubscriptionsTransportWS => "data",
+        WebSocketProtocols::GraphQLWS => "next",
+    };
+    let id = serde_json::Value::from(id);
+    Message::Text(format!(r#"{{"type":"{kind}","id":{id},"payload":{payload}}}"#).into())
+}
+
+fn complete(id: &str) -> Message {
+    Message::Text(serde_json::json!({ "type": "complete", "id": id }).to_string().into())
+}
+
 /// Presence is a convenience for routing: failing to record it must not close the socket.
-async fn attend(state: &ApiState, principal: &crm_core::auth::Principal, state_change: Option<bool>) {
+async fn attend(state: &ApiState, principal: &Principal, state_change: Option<bool>) {
     if let Err(err) = state.services.attend(principal, state_change).await {
         tracing::warn!(error = %err, "could not record presence");
     }

@@ -34,6 +34,8 @@ pub struct App {
     pub spool: Spool,
     /// Agents' phones registered with this process's SIP edge.
     pub registrar: Arc<crm_sip::Registrar>,
+    /// GraphQL subscriptions shared by this process's sockets.
+    pub feeds: crm_api::Feeds,
     /// Keys SIP digest nonces.
     keys_sip: Vec<u8>,
     /// The ARI password when none is configured.
@@ -143,6 +145,7 @@ impl App {
             signer,
             spool,
             registrar,
+            feeds: crm_api::Feeds::default(),
             keys_sip: keys.sip,
             keys_asterisk: keys.asterisk.clone(),
             leases,
@@ -276,7 +279,7 @@ impl App {
             .route("/metrics", get(ops::metrics))
             .route("/files/{*key}", get(files::download))
             .with_state(self.clone());
-        crm_api::router(self.services.clone(), api_settings)
+        crm_api::router(self.services.clone(), api_settings, self.feeds.clone())
             .merge(ops)
             .merge(crate::webhooks::router(self.services.clone(), self.config.max_body_bytes))
             .merge(web::router(&self.config.frontend_dir))

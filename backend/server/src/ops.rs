@@ -31,6 +31,7 @@ pub async fn readyz(State(app): State<App>) -> Response {
 
 pub async fn metrics(State(app): State<App>) -> Response {
     metrics::gauge!("crm_event_subscribers").set(app.services.bus().subscribers() as f64);
+    metrics::gauge!("crm_shared_subscribers").set(app.feeds.subscribers() as f64);
     let body = crate::telemetry::metrics().render();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -80,12 +80,14 @@ impl TestApp {
 
     /// Subscribes, and returns once the server is really listening for the events.
     pub async fn subscribe(&self, token: &str, query: &str) -> Subscriber {
-        let bus = self.running.app.services.bus().clone();
-        let before = bus.subscribers();
+        // A subscription listens through the bus itself, or through a shared execution that does.
+        let (bus, feeds) = (self.running.app.services.bus().clone(), self.running.app.feeds.clone());
+        let listening = move || bus.subscribers() + feeds.subscribers();
+        let before = listening();
         let subscriber = Subscriber::connect(&format!("ws://{}/graphql/ws", self.addr), Some(token), query).await;
         wait_for("the subscription to start", Duration::from_secs(10), || {
-            let bus = bus.clone();
-            async move { (bus.subscribers() > before).then_some(()) }
+            let listening = listening.clone();
+            async move { (listening() > before).then_some(()) }
         })
         .await;
         subscriber

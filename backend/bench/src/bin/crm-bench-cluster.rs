@@ -387,15 +387,18 @@ async fn main() -> Result<()> {
     let mut spread = Vec::new();
     for node in &api {
         let metrics = http.get(format!("http://{}/metrics", node.http)).send().await?.text().await?;
-        let live = metrics
-            .lines()
-            .find(|l| l.starts_with("crm_event_subscribers"))
-            .and_then(|l| l.split_whitespace().last())
-            .unwrap_or("?")
-            .to_owned();
-        spread.push(format!("{}: {live}", node.name));
+        let gauge = |name: &str| {
+            metrics
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .and_then(|l| l.split_whitespace().last())
+                .unwrap_or("?")
+                .to_owned()
+        };
+        let (shared, streams) = (gauge("crm_shared_subscribers"), gauge("crm_event_subscribers"));
+        spread.push(format!("{}: {shared} over {streams}", node.name));
     }
-    eprintln!("event streams per API node (2 per subscriber): {}", spread.join(", "));
+    eprintln!("subscriptions per API node, over its event streams (2 per subscriber, shared): {}", spread.join(", "));
 
     // The load: `rate` webhook deliveries a second, a customer created every 100 ms, a call
     // every 2 s; one API node killed at 40 % of the run.
@@ -616,7 +619,7 @@ async fn main() -> Result<()> {
         (killed - started).as_secs_f64()
     );
     println!(
-        "| subscribers, each with a message and a call subscription (event streams per API node) | {subscribers} ({}) |",
+        "| subscribers, each with a message and a call subscription (subscriptions per API node over its event streams) | {subscribers} ({}) |",
         spread.join(", ")
     );
     println!(

@@ -32,6 +32,60 @@ async fn subscribers_see_their_own_company_changes_live() {
     assert!(event["customerChanged"]["customer"].is_null());
 }
 
+/// Sockets asking the same subscription share one execution per process (each event resolved
+/// and serialised once): every socket still gets every event, companies never share, one
+/// socket leaving ends nothing for the others, and a refused one is told so.
+#[tokio::test]
+async fn sockets_asking_the_same_share_one_execution_and_leave_it_on_their_own() {
+    let app = TestApp::spawn().await;
+    let gql = app.gql();
+    let a = gql.sign_up("Acme", "ann@acme.test").await;
+    let b = gql.sign_up("Globex", "gus@globex.test").await;
+    let (bus, feeds) = (app.running.app.services.bus().clone(), app.running.app.feeds.clone());
+    let mut first = app.subscribe(&a.access, CHANGES).await;
+    let streams = bus.subscribers();
+    let mut second = app.subscribe(&a.access, CHANGES).await;
+    assert_eq!((bus.subscribers(), feeds.subscribers()), (streams, 2), "the second socket joined the first's stream");
+    let mut other = app.subscribe(&b.access, CHANGES).await;
+    assert_eq!(bus.subscribers(), streams + 1, "another company has a stream of its own");
+
+    let create = "mutation($n: String!) { createCustomer(input: { name: $n }) { id } }";
+    gql.with_token(&a.access).ok(create, json!({ "n": "Acme client" })).await;
+    gql.with_token(&b.access).ok(create, json!({ "n": "Globex client" })).await;
+    for sub in [&mut first, &mut second] {
+        assert_eq!(sub.next_data().await["customerChanged"]["customer"]["name"], "Acme client");
+    }
+    assert_eq!(other.next_data().await["customerChanged"]["customer"]["name"], "Globex client");
+
+    // The second socket ends its subscription: told so, and the first goes on.
+    second.send(json!({ "id": "1", "type": "complete" })).await;
+    let done = second.next_json(Duration::from_secs(10)).await.unwrap();
+    assert_eq!((done["type"].as_str(), done["id"].as_str()), (Some("complete"), Some("1")));
+    gql.with_token(&a.access).ok(create, json!({ "n": "Second client" })).await;
+    assert_eq!(first.next_data().await["customerChanged"]["customer"]["name"], "Second client");
+
+    // The last socket of a shared stream leaves: the stream ends with it.
+    drop((first, second));
+    crm_testkit::wait_for("the shared stream to end", Duration::from_secs(10), || {
+        let bus = bus.clone();
+        async move { (bus.subscribers() == streams).then_some(()) }
+    })
+    .await;
+
+    // A token without the scope is refused on every socket that asks, sharing or not.
+    let token = "mutation { createApiToken(name: \"c\", scopes: [\"calls:read\"]) { secret } }";
+    let secret =
+        gql.with_token(&a.access).ok(token, json!({})).await["createApiToken"]["secret"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let mut refused = crm_testkit::Subscriber::connect(&app.ws_url(), Some(&secret), CHANGES).await;
+        let answer = refused.next_json(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(answer["type"], "next", "got {answer}");
+        assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN");
+        let done = refused.next_json(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(done["type"], "complete");
+    }
+}
+
 #[tokio::test]
 async fn sockets_must_authenticate_promptly_and_close_when_the_token_expires() {
     let app = TestApp::spawn_with(|c| {
