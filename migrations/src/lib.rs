@@ -22,6 +22,7 @@ mod m0015_retention;
 mod m0016_custom_fields;
 mod m0017_customer_imports;
 mod m0018_first_reply;
+mod m0019_event_outbox;
 pub mod rls;
 
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0016_custom_fields::Migration),
             Box::new(m0017_customer_imports::Migration),
             Box::new(m0018_first_reply::Migration),
+            Box::new(m0019_event_outbox::Migration),
         ]
     }
 }

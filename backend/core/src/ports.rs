@@ -185,6 +185,11 @@ pub trait Database: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<(crate::webhooks::Delivery, crate::webhooks::Endpoint)>>;
+    /// Staged live events of every company not published since `before_ms` (their process
+    /// died before publishing them, or a relay that claimed them did), each with that time.
+    async fn stale_events(&self, before_ms: i64, limit: u64) -> Result<Vec<(crate::events::Event, i64)>>;
+    /// Removes published events, of any company.
+    async fn forget_events(&self, events: &[(TenantId, uuid::Uuid)]) -> Result<()>;
     /// Checks the connection (readiness).
     async fn ping(&self) -> Result<()>;
 }
@@ -379,6 +384,10 @@ pub trait TenantTx: Send {
     async fn delete_webhook(&mut self, id: crate::WebhookId) -> Result<bool>;
     async fn webhooks(&mut self) -> Result<Vec<crate::webhooks::Endpoint>>;
     async fn insert_delivery(&mut self, delivery: &crate::webhooks::Delivery) -> Result<()>;
+    /// Writes a live event with the change it announces; it is published after the commit.
+    async fn stage_event(&mut self, event: &crate::events::Event, now_ms: i64) -> Result<()>;
+    /// Takes staged event `id` for this process until `until_ms`, if it is as `seen_ms` left it.
+    async fn claim_event(&mut self, id: uuid::Uuid, seen_ms: i64, until_ms: i64) -> Result<bool>;
     async fn update_delivery(&mut self, delivery: &crate::webhooks::Delivery) -> Result<()>;
     async fn delivery(&mut self, id: crate::DeliveryId) -> Result<Option<crate::webhooks::Delivery>>;
     /// The endpoint's deliveries, newest first.

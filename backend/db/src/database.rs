@@ -260,6 +260,19 @@ impl Database for SqlDatabase {
         Ok(due)
     }
 
+    async fn stale_events(&self, before_ms: i64, limit: u64) -> Result<Vec<(crm_core::events::Event, i64)>> {
+        let txn = self.begin().await?;
+        let stale = crate::events::stale(&txn, before_ms, limit).await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(stale)
+    }
+
+    async fn forget_events(&self, events: &[(TenantId, uuid::Uuid)]) -> Result<()> {
+        let txn = self.begin().await?;
+        crate::events::forget(&txn, events).await?;
+        txn.commit().await.map_err(db_err)
+    }
+
     async fn pending_updates(&self, limit: u64) -> Result<Vec<InboundUpdate>> {
         let txn = self.begin().await?;
         let pending = crate::inbox::pending_updates(&txn, limit).await?;

@@ -612,3 +612,18 @@ pub mod customer_imports {
     }
     entity_boilerplate!();
 }
+
+pub mod pending_events {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pending_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub event: String,
+        pub staged_ms: i64,
+    }
+    entity_boilerplate!();
+}

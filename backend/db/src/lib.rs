@@ -4,6 +4,7 @@ mod convert;
 mod dashboard;
 mod database;
 mod entities;
+mod events;
 mod inbox;
 mod pbx;
 mod tenant_tx;

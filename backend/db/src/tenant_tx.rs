@@ -1128,6 +1128,14 @@ impl TenantTx for SqlTenantTx {
         crate::webhooks::insert_delivery(&self.txn, delivery).await
     }
 
+    async fn stage_event(&mut self, event: &crm_core::events::Event, now_ms: i64) -> Result<()> {
+        crate::events::stage(&self.txn, event, now_ms).await
+    }
+
+    async fn claim_event(&mut self, id: Uuid, seen_ms: i64, until_ms: i64) -> Result<bool> {
+        crate::events::claim(&self.txn, self.t(), id, seen_ms, until_ms).await
+    }
+
     async fn update_delivery(&mut self, delivery: &Delivery) -> Result<()> {
         crate::webhooks::update_delivery(&self.txn, delivery).await
     }

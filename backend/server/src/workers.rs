@@ -1,8 +1,10 @@
 //! Background work in every `crm serve`: stored webhook payloads are turned into messages
 //! (right after they are acknowledged, and again after a crash), the outbox sends replies when
-//! due, outbound webhooks are delivered, and recordings past their company's retention period
-//! are deleted. Several processes may run all of it: payloads are filed idempotently, a reply
-//! or a delivery is claimed before it is sent, and deleting a deleted recording changes nothing.
+//! due, outbound webhooks are delivered, recordings past their company's retention period
+//! are deleted, and live events are forgotten once published (or published, when their process
+//! died first). Several processes may run all of it: payloads are filed idempotently, a reply,
+//! a delivery or a stale event is claimed before it is sent, and deleting a deleted recording
+//! changes nothing.
 use crm_core::services::Services;
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 const BATCH: u64 = 200;
 
 pub struct Workers {
-    tasks: [tokio::task::JoinHandle<()>; 5],
+    tasks: [tokio::task::JoinHandle<()>; 6],
 }
 
 impl Drop for Workers {
@@ -30,7 +32,8 @@ pub fn start(services: Services) -> Workers {
             tokio::spawn(fetch(services.clone())),
             tokio::spawn(deliver(services.clone())),
             tokio::spawn(outbound_webhooks(services.clone())),
-            tokio::spawn(retention(services)),
+            tokio::spawn(retention(services.clone())),
+            tokio::spawn(live_events(services)),
         ],
     }
 }
@@ -93,5 +96,30 @@ async fn retention(services: Services) {
             Err(error) => tracing::warn!(%error, "cannot sweep expired recordings; retrying"),
         }
         tokio::time::sleep(RETENTION_EVERY).await;
+    }
+}
+
+/// How often published live events are forgotten (one statement for all of them).
+const FORGET_EVERY: Duration = Duration::from_millis(250);
+/// How often staged events nobody published are looked for.
+const RELAY_EVERY: Duration = Duration::from_secs(1);
+
+async fn live_events(services: Services) {
+    let mut relay = tokio::time::interval(RELAY_EVERY);
+    let mut forget = tokio::time::interval(FORGET_EVERY);
+    for interval in [&mut relay, &mut forget] {
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        tokio::select! {
+            _ = forget.tick() => if let Err(error) = services.forget_published_events().await {
+                tracing::warn!(%error, "cannot forget published live events; retrying");
+            },
+            _ = relay.tick() => match services.relay_stale_events(BATCH).await {
+                Ok(n) if n as u64 == BATCH => relay.reset_immediately(),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot publish the live events other processes left; retrying"),
+            },
+        }
     }
 }

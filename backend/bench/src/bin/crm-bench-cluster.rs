@@ -518,13 +518,11 @@ async fn main() -> Result<()> {
     }
     // And their events reach every subscriber that stayed connected.
     loop {
-        let published: HashSet<u64> = seen
-            .iter()
-            .flat_map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).messages.keys().copied().collect::<Vec<_>>())
-            .collect();
+        // Every message, however its filing process ended: a live event left behind by a
+        // killed node is published by another's relay once it is stale (5 s).
         let complete = seen.iter().all(|s| {
             let s = s.lock().unwrap_or_else(|e| e.into_inner());
-            s.connections > 1 || published.iter().all(|seq| s.messages.contains_key(seq))
+            s.connections > 1 || (0..total).all(|seq| s.messages.contains_key(&seq))
         });
         let (all_ends, unbroken_ends) = call_ends(&seen);
         let complete = complete && all_ends >= calls.len() && unbroken_ends == all_ends;
@@ -557,15 +555,14 @@ async fn main() -> Result<()> {
     // Every subscriber got every message sent while the cluster was whole, and reconnected.
     let sent = sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut latencies = Vec::new();
-    // A message whose event no subscriber got was filed by the killed node, which died between
-    // committing it and publishing its event (events are published after the commit): the
-    // message is stored (checked above), its live event is lost. Only those few may be missing.
+    // Live events are staged with their message: one whose process died before publishing it
+    // is published by another, so every message reaches the subscribers.
     let published: HashSet<u64> = seen
         .iter()
         .flat_map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).messages.keys().copied().collect::<Vec<_>>())
         .collect();
     let unpublished = (0..total).filter(|seq| !published.contains(seq)).count();
-    if unpublished > 5 {
+    if unpublished > 0 {
         failures.push(format!("{unpublished} messages reached no subscriber"));
     }
     let (mut unbroken, mut incomplete, mut reconnected, mut served_after) = (0, 0, 0, 0);
@@ -574,9 +571,9 @@ async fn main() -> Result<()> {
         if s.connections > 1 {
             reconnected += 1;
         } else {
-            // A subscriber whose node stayed up got every published message, wherever it was made.
+            // A subscriber whose node stayed up got every message, wherever it was made.
             unbroken += 1;
-            if published.iter().any(|seq| *seq < total && !s.messages.contains_key(seq)) {
+            if (0..total).any(|seq| !s.messages.contains_key(&seq)) {
                 incomplete += 1;
             }
         }
@@ -640,7 +637,7 @@ async fn main() -> Result<()> {
     );
     println!("| subscribers that reconnected after the kill | {reconnected} |");
     println!("| acknowledged webhooks / customers missing afterwards | {} / {customers_lost} |", lost.len());
-    println!("| messages stored whose live event died with the killed node | {unpublished} |");
+    println!("| messages stored that reached no subscriber | {unpublished} |");
     println!(
         "| calls through the SIP edge (ends seen by each subscriber on a surviving node) | {} ({unbroken_ends}) |",
         calls.len()

@@ -1,9 +1,10 @@
 //! The call lifecycle, written by the call paths (as the system, for one tenant), and read
 //! by people and integrations.
 use super::Services;
+use super::live_events::stage;
 use crate::auth::Principal;
 use crate::calls::{Call, CallQuery, CallStatus, Direction, HangupBy, NewCall, Recording};
-use crate::events::{Event, EventKind};
+use crate::events::EventKind;
 use crate::ports::{Customer, Page, TenantTx};
 use crate::tasks::{CALLBACK_WITHIN_MINUTES, Task};
 use crate::telephony::InboundRoute;
@@ -85,8 +86,9 @@ impl Services {
         });
         tx.insert_call(&call).await?;
         super::webhooks::emit(tx.as_mut(), "call.started", super::webhooks::call_data(&call)).await?;
+        let staged = stage(tx.as_mut(), [call_changed(&call)]).await?;
         tx.commit().await?;
-        self.announce_call(&call).await;
+        self.publish_staged(staged).await;
         Ok((call, customer))
     }
 
@@ -113,10 +115,10 @@ impl Services {
         if let Some(follow_up) = follow_up {
             follow_up(tx.as_mut(), &call).await?;
         }
+        let changed = (call.status != status).then(|| call_changed(&call));
+        let staged = stage(tx.as_mut(), changed).await?;
         tx.commit().await?;
-        if call.status != status {
-            self.announce_call(&call).await;
-        }
+        self.publish_staged(staged).await;
         Ok(call)
     }
 
@@ -199,8 +201,9 @@ impl Services {
         });
         tx.insert_call(&call).await?;
         super::webhooks::emit(tx.as_mut(), "call.started", super::webhooks::call_data(&call)).await?;
+        let staged = stage(tx.as_mut(), [call_changed(&call)]).await?;
         tx.commit().await?;
-        self.announce_call(&call).await;
+        self.publish_staged(staged).await;
         if let Some((dialer, phones)) = placed {
             dialer.dial(call.clone(), phones, trunk).await?;
         }
@@ -294,7 +297,10 @@ impl Services {
                     Ok(true)
                 };
                 self.change_call(tenant, call.id, mark, None).await?;
-                self.announce_call(&call).await;
+                let mut tx = self.db.tenant(tenant).await?;
+                let staged = stage(tx.as_mut(), [call_changed(&call)]).await?;
+                tx.commit().await?;
+                self.publish_staged(staged).await;
                 tracing::info!(%tenant, call = %call.id, key = recording.key, days, "recording deleted: the company's retention period ran out");
                 deleted += 1;
             }
@@ -318,8 +324,9 @@ impl Services {
             // Closed in bulk across companies: each company's webhook is queued right after.
             let mut tx = self.db.tenant(call.tenant_id).await?;
             super::webhooks::emit(tx.as_mut(), "call.completed", super::webhooks::call_data(call)).await?;
+            let staged = stage(tx.as_mut(), [call_changed(call)]).await?;
             tx.commit().await?;
-            self.announce_call(call).await;
+            self.publish_staged(staged).await;
         }
         Ok(calls)
     }
@@ -348,11 +355,9 @@ impl Services {
         let recording = call.recording.as_ref().filter(|r| r.deleted_at.is_none())?;
         Some(self.signer.sign(call.tenant_id, &recording.key, self.settings.download_ttl_secs))
     }
+}
 
-    async fn announce_call(&self, call: &Call) {
-        let event = Event::new(call.tenant_id, EventKind::CallChanged { call_id: call.id, status: call.status });
-        if let Err(error) = self.bus.publish(event).await {
-            tracing::error!(%error, call = %call.id, "could not publish a call change");
-        }
-    }
+/// The live event of a call's change (its status is the one announced).
+fn call_changed(call: &Call) -> EventKind {
+    EventKind::CallChanged { call_id: call.id, status: call.status }
 }

@@ -1,4 +1,5 @@
 //! The customer card: merging, suggested duplicates, notes, hand-made tasks, and the timeline.
+use super::customers::customer_changed;
 use super::{Services, check_len};
 use crate::auth::Principal;
 use crate::calls::Call;
@@ -96,10 +97,11 @@ impl Services {
         };
         tx.insert_merge(&merge).await?;
         super::webhooks::emit(tx.as_mut(), "customer.updated", super::webhooks::customer_data(&keep)).await?;
+        let changes = [customer_changed(&gone, ChangeKind::Deleted), customer_changed(&keep, ChangeKind::Updated)];
+        let staged = super::live_events::stage(tx.as_mut(), changes).await?;
         tx.commit().await?;
         tracing::info!(kept = %kept, merged = %merged, by = %principal.user_id, moved = ?merge.moved, "customers merged");
-        self.announce(&gone, ChangeKind::Deleted).await;
-        self.announce(&keep, ChangeKind::Updated).await;
+        self.publish_staged(staged).await;
         Ok(merge)
     }
 
@@ -152,8 +154,9 @@ impl Services {
             created_at: Utc::now(),
         };
         tx.insert_note(&note).await?;
+        let staged = super::live_events::stage(tx.as_mut(), [customer_changed(&owner, ChangeKind::Updated)]).await?;
         tx.commit().await?;
-        self.announce(&owner, ChangeKind::Updated).await;
+        self.publish_staged(staged).await;
         Ok(note)
     }
 

@@ -1,7 +1,7 @@
 //! Customers: the people and companies a tenant talks to.
 use super::{Services, check_len};
 use crate::auth::Principal;
-use crate::events::{ChangeKind, Event, EventKind};
+use crate::events::{ChangeKind, EventKind};
 use crate::fields::{CustomField, FieldKind};
 use crate::ports::{Customer, CustomerQuery, Page, TenantTx};
 use crate::{CustomerId, Error, Result, UserId, phone};
@@ -40,8 +40,9 @@ impl Services {
         let customer = new_customer(tx.as_mut(), &fields, input).await?;
         tx.insert_customer(&customer).await?;
         super::webhooks::emit(tx.as_mut(), "customer.created", super::webhooks::customer_data(&customer)).await?;
+        let staged = super::live_events::stage(tx.as_mut(), [customer_changed(&customer, ChangeKind::Created)]).await?;
         tx.commit().await?;
-        self.announce(&customer, ChangeKind::Created).await;
+        self.publish_staged(staged).await;
         Ok(customer)
     }
 
@@ -75,8 +76,9 @@ impl Services {
         customer.updated_at = Utc::now();
         tx.update_customer(&customer).await?;
         super::webhooks::emit(tx.as_mut(), "customer.updated", super::webhooks::customer_data(&customer)).await?;
+        let staged = super::live_events::stage(tx.as_mut(), [customer_changed(&customer, ChangeKind::Updated)]).await?;
         tx.commit().await?;
-        self.announce(&customer, ChangeKind::Updated).await;
+        self.publish_staged(staged).await;
         Ok(customer)
     }
 
@@ -86,8 +88,9 @@ impl Services {
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let customer = tx.customer(id).await?.ok_or(Error::NotFound)?;
         tx.delete_customer(id).await?;
+        let staged = super::live_events::stage(tx.as_mut(), [customer_changed(&customer, ChangeKind::Deleted)]).await?;
         tx.commit().await?;
-        self.announce(&customer, ChangeKind::Deleted).await;
+        self.publish_staged(staged).await;
         Ok(customer)
     }
 
@@ -189,14 +192,6 @@ impl Services {
         }
         tx.commit().await
     }
-
-    /// Events are best-effort after commit: the change is saved even if the bus is down.
-    pub(super) async fn announce(&self, customer: &Customer, change: ChangeKind) {
-        let event = Event::new(customer.tenant_id, EventKind::CustomerChanged { customer_id: customer.id, change });
-        if let Err(error) = self.bus.publish(event).await {
-            tracing::error!(%error, customer = %customer.id, "could not publish customer change");
-        }
-    }
 }
 
 /// A customer made from `input`, checked (`fields`: the company's custom fields), not stored.
@@ -280,4 +275,9 @@ async fn check_responsible(tx: &mut dyn TenantTx, user: Option<UserId>) -> Resul
         }
         other => Ok(other),
     }
+}
+
+/// The live event of a change to `customer`.
+pub(super) fn customer_changed(customer: &Customer, change: ChangeKind) -> EventKind {
+    EventKind::CustomerChanged { customer_id: customer.id, change }
 }

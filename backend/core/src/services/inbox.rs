@@ -1,8 +1,9 @@
 //! The inbox: connecting messenger channels, turning stored webhook payloads into customers,
 //! conversations and messages, replying through a durable outbox, and the agents' actions.
+use super::live_events::stage;
 use super::{Services, check_len, ingest};
 use crate::auth::Principal;
-use crate::events::{ChangeKind, Event, EventKind};
+use crate::events::{ChangeKind, EventKind};
 use crate::inbox::*;
 use crate::ports::{Customer, TenantTx};
 use crate::{ConnectionId, ConversationId, CustomerId, Error, MessageId, Result, TenantId, UserId};
@@ -378,22 +379,17 @@ impl Services {
         let filed = self.file_message(tx.as_mut(), &connection, message).await?;
         tx.finish_update(connection.id, &update.external_key, if filed.is_some() { "stored" } else { "duplicate" })
             .await?;
-        tx.commit().await?;
+        let mut kinds = Vec::new();
         if let Some((conversation, message, new_customer)) = filed {
             if let Some(customer) = new_customer {
-                let kind = EventKind::CustomerChanged { customer_id: customer, change: ChangeKind::Created };
-                self.publish(tenant, kind).await;
+                kinds.push(EventKind::CustomerChanged { customer_id: customer, change: ChangeKind::Created });
             }
-            let kind = EventKind::ConversationChanged { conversation_id: conversation, message_id: Some(message) };
-            self.publish(tenant, kind).await;
+            kinds.push(EventKind::ConversationChanged { conversation_id: conversation, message_id: Some(message) });
         }
+        let staged = stage(tx.as_mut(), kinds).await?;
+        tx.commit().await?;
+        self.publish_staged(staged).await;
         Ok(())
-    }
-
-    async fn publish(&self, tenant: TenantId, kind: EventKind) {
-        if let Err(error) = self.bus.publish(Event::new(tenant, kind)).await {
-            tracing::warn!(%error, "could not publish an inbox event");
-        }
     }
 
     /// Files an inbound message under its customer and conversation, all in `tx`; `None` when
@@ -592,9 +588,10 @@ impl Services {
         let mut conversation = tx.conversation(id).await?.ok_or(Error::NotFound)?;
         change(&mut conversation);
         tx.update_conversation(&conversation).await?;
-        tx.commit().await?;
         let kind = EventKind::ConversationChanged { conversation_id: id, message_id: None };
-        self.publish(principal.tenant_id, kind).await;
+        let staged = stage(tx.as_mut(), [kind]).await?;
+        tx.commit().await?;
+        self.publish_staged(staged).await;
         Ok(conversation)
     }
 
@@ -626,9 +623,10 @@ impl Services {
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let conversation = tx.conversation(id).await?.ok_or(Error::NotFound)?;
         tx.mark_read(id, principal.user_id, Utc::now()).await?;
-        tx.commit().await?;
         let kind = EventKind::ConversationChanged { conversation_id: id, message_id: None };
-        self.publish(principal.tenant_id, kind).await;
+        let staged = stage(tx.as_mut(), [kind]).await?;
+        tx.commit().await?;
+        self.publish_staged(staged).await;
         Ok(conversation)
     }
 
@@ -699,10 +697,11 @@ impl Services {
         let mut conversation = conversation;
         conversation.last_message_at = now;
         tx.update_conversation(&conversation).await?;
+        let kind = EventKind::ConversationChanged { conversation_id: id, message_id: Some(message.id) };
+        let staged = stage(tx.as_mut(), [kind]).await?;
         tx.commit().await?;
         self.outbox_signal.notify_one();
-        let kind = EventKind::ConversationChanged { conversation_id: id, message_id: Some(message.id) };
-        self.publish(principal.tenant_id, kind).await;
+        self.publish_staged(staged).await;
         Ok(message)
     }
 
@@ -750,10 +749,11 @@ impl Services {
         }
         let mut tx = self.db.tenant(tenant).await?;
         tx.update_message(&message).await?;
-        tx.commit().await?;
         let kind =
             EventKind::ConversationChanged { conversation_id: message.conversation_id, message_id: Some(message.id) };
-        self.publish(tenant, kind).await;
+        let staged = stage(tx.as_mut(), [kind]).await?;
+        tx.commit().await?;
+        self.publish_staged(staged).await;
         Ok(())
     }
 
@@ -904,10 +904,11 @@ impl Services {
             }
         }
         tx.update_message(&message).await?;
-        tx.commit().await?;
         let kind =
             EventKind::ConversationChanged { conversation_id: message.conversation_id, message_id: Some(message.id) };
-        self.publish(tenant, kind).await;
+        let staged = stage(tx.as_mut(), [kind]).await?;
+        tx.commit().await?;
+        self.publish_staged(staged).await;
         Ok(())
     }
 }

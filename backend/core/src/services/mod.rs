@@ -12,6 +12,7 @@ mod imports;
 mod inbox;
 mod ingest;
 mod limiter;
+mod live_events;
 mod pbx_servers;
 mod telephony;
 mod uploads;
@@ -106,6 +107,8 @@ pub struct Services {
     webhook_signal: Arc<tokio::sync::Notify>,
     /// Started on the first webhook delivery (it needs a runtime).
     ingest: Arc<std::sync::OnceLock<ingest::IngestQueue>>,
+    /// Live events this process published, to forget (see `live_events`).
+    published: Arc<live_events::Published>,
 }
 
 impl Services {
@@ -138,6 +141,7 @@ impl Services {
             dashboards: Arc::default(),
             webhook_signal: Arc::default(),
             ingest: Arc::default(),
+            published: Arc::default(),
             db,
             bus,
             jwt,

@@ -103,6 +103,7 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         "webhook_deliveries",
         "custom_fields",
         "customer_imports",
+        "pending_events",
     ] {
         let row = conn
             .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))

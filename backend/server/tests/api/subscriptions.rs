@@ -116,3 +116,42 @@ async fn sockets_must_authenticate_promptly_and_close_when_the_token_expires() {
 async fn crm_testkit_socket(app: &TestApp) -> crm_testkit::Socket {
     crm_testkit::open_socket(&app.ws_url()).await
 }
+
+/// Live events are staged with their change: one whose process died between the commit and
+/// its publication is published by a process still running; one published as usual is
+/// forgotten at once (so it is not published twice).
+#[tokio::test]
+async fn a_live_event_left_behind_by_a_dead_process_is_still_delivered() {
+    use crm_core::events::{ChangeKind, Event, EventKind};
+    use crm_core::ports::Database;
+    let app = TestApp::spawn().await;
+    let a = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&a.access);
+    let mut sub = app.subscribe(&a.access, CHANGES).await;
+    let db = app.running.app.db.clone();
+    let nothing_staged = || {
+        let db = db.clone();
+        async move { db.stale_events(i64::MAX, 10).await.unwrap().is_empty().then_some(()) }
+    };
+
+    let create = "mutation($n: String!) { createCustomer(input: { name: $n }) { id } }";
+    let id = api.ok(create, json!({ "n": "Published" })).await["createCustomer"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(sub.next_data().await["customerChanged"]["customer"]["name"], "Published");
+    crm_testkit::wait_for("the published event to be forgotten", Duration::from_secs(10), nothing_staged).await;
+
+    // What a process that died right after its commit leaves: an event staged, never published.
+    let tenant: crm_core::TenantId = a.company_id.parse().unwrap();
+    let kind = EventKind::CustomerChanged { customer_id: id.parse().unwrap(), change: ChangeKind::Updated };
+    let mut tx = db.tenant(tenant).await.unwrap();
+    let a_minute_ago = chrono::Utc::now().timestamp_millis() - 60_000;
+    tx.stage_event(&Event::new(tenant, kind), a_minute_ago).await.unwrap();
+    tx.commit().await.unwrap();
+    let relayed = sub.next_data().await;
+    assert_eq!(relayed["customerChanged"]["kind"], "UPDATED");
+    assert_eq!(relayed["customerChanged"]["customerId"], id.as_str());
+    crm_testkit::wait_for("the relayed event to be forgotten", Duration::from_secs(10), nothing_staged).await;
+
+    // Delivered once: what comes next is the next change.
+    api.ok(create, json!({ "n": "Next" })).await;
+    assert_eq!(sub.next_data().await["customerChanged"]["customer"]["name"], "Next");
+}
