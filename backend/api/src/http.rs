@@ -51,7 +51,9 @@ pub async fn graphql(State(state): State<ApiState>, request: Request) -> Respons
     }
     let limit = state.settings.max_body_bytes;
     let Ok(bytes) = axum::body::to_bytes(Body::new(body), limit).await else {
-        let message = format!("the request body is larger than {limit} bytes");
+        let message = format!(
+            "the request body is larger than {limit} bytes (CRM_MAX_BODY_BYTES); a CSV file of customers goes to POST /imports/customers"
+        );
         return error_response(StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT", &message);
     };
     let gql_request: async_graphql::Request = match serde_json::from_slice(&bytes) {

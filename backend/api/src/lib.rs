@@ -5,6 +5,7 @@ mod dashboard_types;
 mod error;
 mod feeds;
 mod http;
+mod imports;
 mod inbox_types;
 mod mutation;
 mod query;
@@ -82,7 +83,7 @@ pub(crate) struct ApiState {
     feeds: Feeds,
 }
 
-/// `POST /graphql`, `GET /graphql/ws` and `POST /uploads`.
+/// `POST /graphql`, `GET /graphql/ws`, `POST /uploads` and `POST /imports/customers`.
 /// `feeds` are the process's shared subscriptions (its gauge is the caller's to read).
 pub fn router(services: Services, settings: ApiSettings, feeds: Feeds) -> Router {
     let schema = builder(&settings).data(services.clone()).data(Arc::new(subscription::EventReads::default())).finish();
@@ -90,9 +91,13 @@ pub fn router(services: Services, settings: ApiSettings, feeds: Feeds) -> Router
     let uploads = Router::new()
         .route("/uploads", post(uploads::upload))
         .layer(axum::extract::DefaultBodyLimit::max(crm_core::services::MAX_UPLOAD_BYTES + 1));
+    let imports = Router::new()
+        .route("/imports/customers", post(imports::customers))
+        .layer(axum::extract::DefaultBodyLimit::max(crm_core::services::MAX_IMPORT_BYTES));
     Router::new()
         .route("/graphql", post(http::graphql))
         .route("/graphql/ws", get(ws::upgrade))
         .merge(uploads)
+        .merge(imports)
         .with_state(state)
 }

@@ -24,6 +24,7 @@ pub use auth::{AuthTokens, SignUp};
 pub use cards::{TaskInput, TimelineItem, TimelinePage};
 pub use customers::{CustomerInput, CustomerPatch};
 pub use dashboard::CompanyPatch;
+pub use imports::MAX_IMPORT_BYTES;
 pub use inbox::{DEFAULT_OPEN_LIMIT, DEFAULT_SENDS_PER_SECOND, MetaInput, OutgoingFile, SendPacer};
 pub use limiter::FailureLimiter;
 pub use pbx_servers::PbxServerInput;

@@ -218,6 +218,79 @@ fn telegram_text(update_id: i64, from: i64, username: &str, text: &str) -> Vec<u
     .unwrap()
 }
 
+/// A file over the GraphQL request limit goes to `POST /imports/customers` with the mapping in
+/// the query; bad requests are refused before anything starts, the import runs as the
+/// mutation's does, and its progress is the same query's.
+#[tokio::test]
+async fn a_csv_file_too_big_for_a_graphql_request_is_imported_through_its_own_endpoint() {
+    let app = TestApp::spawn().await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let notes = "x".repeat(900);
+    let mut csv = String::from("Name,Phone,Notes\n");
+    for i in 0..1500 {
+        csv.push_str(&format!("Customer {i:04},+99890{i:07},{notes}\n"));
+    }
+    assert!(csv.len() > 1024 * 1024);
+
+    // Too big for the mutation.
+    let mutation = json!({ "query": "mutation($c: String!) { importCustomers(csv: $c, mapping: [{ column: \"Name\", target: \"name\" }]) { id } }",
+        "variables": { "c": csv } });
+    let refused = app.http.post(app.url("/graphql")).bearer_auth(&owner.access).json(&mutation).send().await.unwrap();
+    assert_eq!(refused.status(), 413);
+
+    let url = |query: &str| app.url(&format!("/imports/customers?{query}"));
+    let post = |url: String, body: Vec<u8>, token: Option<&str>| {
+        let request = app.http.post(url).header("content-type", "text/csv").body(body);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let mapping = "map.Name=name&map.Phone=phone&map.Notes=skip";
+    let (status, _) = post(url(mapping), csv.clone().into_bytes(), None).await;
+    assert_eq!(status, 401);
+    let (status, body) = post(url("map.Surname=name"), csv.clone().into_bytes(), Some(&owner.access)).await;
+    assert_eq!((status, body["errors"][0]["extensions"]["field"].as_str()), (400, Some("mapping")), "{body}");
+    let (status, body) = post(url(mapping), vec![0xff, 0xfe, b'N'], Some(&owner.access)).await;
+    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (400, Some("BAD_USER_INPUT")));
+    let (status, body) = post(url("mapping=Name"), csv.clone().into_bytes(), Some(&owner.access)).await;
+    assert_eq!((status, body["errors"][0]["extensions"]["field"].as_str()), (400, Some("query")));
+    let none = api.ok("{ customers(first: 1) { totalCount } }", json!({})).await;
+    assert_eq!(none["customers"]["totalCount"], 0, "nothing refused left anything behind");
+
+    let (status, started) = post(url(mapping), csv.into_bytes(), Some(&owner.access)).await;
+    assert_eq!((status, started["status"].as_str(), started["total"].as_u64()), (200, Some("RUNNING"), Some(1500)));
+    let follow = "query($id: ID!) { customerImport(id: $id) { status processed created rejected } }";
+    let id = started["id"].as_str().unwrap().to_owned();
+    let report = wait_for("the import", Duration::from_secs(60), || async {
+        let report = api.ok(follow, json!({ "id": id })).await["customerImport"].clone();
+        (report["status"] != "RUNNING").then_some(report)
+    })
+    .await;
+    assert_eq!(report, json!({ "status": "DONE", "processed": 1500, "created": 1500, "rejected": 0 }));
+    assert_eq!(found(&api, "+998900001499").await, ["Customer 1499"]);
+
+    // A word every customer has: its pages are the newest customers, as without a search (found
+    // among the newest thousand); a rare one is found among the oldest.
+    let page = "query($s: String, $a: String) { customers(first: 20, search: $s, after: $a) { edges { node { name } }
+        pageInfo { hasNextPage endCursor } } }";
+    let mut after = Value::Null;
+    for _ in 0..3 {
+        let searched = api.ok(page, json!({ "s": "customer", "a": after })).await["customers"].clone();
+        let listed = api.ok(page, json!({ "s": null, "a": after })).await["customers"].clone();
+        assert_eq!(searched, listed);
+        assert_eq!(searched["edges"].as_array().unwrap().len(), 20);
+        after = searched["pageInfo"]["endCursor"].clone();
+    }
+    let rare = found(&api, "Customer 004").await;
+    assert_eq!(rare, (40..50).map(|i| format!("Customer {i:04}")).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn merging_two_cards_keeps_every_call_chat_note_and_task_on_one_timeline() {
     let platform = Platform::start().await;
