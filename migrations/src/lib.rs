@@ -23,6 +23,7 @@ mod m0016_custom_fields;
 mod m0017_customer_imports;
 mod m0018_first_reply;
 mod m0019_event_outbox;
+mod m0020_import_progress;
 pub mod rls;
 
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_customer_imports::Migration),
             Box::new(m0018_first_reply::Migration),
             Box::new(m0019_event_outbox::Migration),
+            Box::new(m0020_import_progress::Migration),
         ]
     }
 }

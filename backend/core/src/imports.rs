@@ -29,6 +29,8 @@ pub struct CustomerImport {
     pub user_id: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When its progress was last saved (a batch of rows, or its end).
+    pub progressed_at: DateTime<Utc>,
 }
 
 /// What a column of the file fills in.

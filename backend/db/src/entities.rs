@@ -609,6 +609,7 @@ pub mod customer_imports {
         pub user_id: Option<Uuid>,
         pub created_at: DateTimeUtc,
         pub finished_at: Option<DateTimeUtc>,
+        pub progressed_at: Option<DateTimeUtc>,
     }
     entity_boilerplate!();
 }

@@ -1060,6 +1060,7 @@ impl TenantTx for SqlTenantTx {
             user_id: Set(import.user_id.map(|u| u.0)),
             created_at: Set(import.created_at),
             finished_at: Set(import.finished_at),
+            progressed_at: Set(Some(import.progressed_at)),
         };
         customer_imports::Entity::insert(row)
             .on_conflict(
@@ -1074,6 +1075,7 @@ impl TenantTx for SqlTenantTx {
                     customer_imports::Column::Rejections,
                     customer_imports::Column::Error,
                     customer_imports::Column::FinishedAt,
+                    customer_imports::Column::ProgressedAt,
                 ])
                 .to_owned(),
             )
@@ -1096,6 +1098,7 @@ impl TenantTx for SqlTenantTx {
                 rejections: serde_json::from_str(&r.rejections).map_err(Error::internal)?,
                 error: r.error,
                 user_id: r.user_id.map(UserId),
+                progressed_at: r.progressed_at.unwrap_or(r.created_at),
                 created_at: r.created_at,
                 finished_at: r.finished_at,
             })

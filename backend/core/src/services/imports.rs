@@ -12,9 +12,13 @@ use std::collections::{HashMap, HashSet};
 /// Rows written per transaction; progress is saved after each batch.
 const BATCH: usize = 200;
 
-/// The largest CSV file `POST /imports/customers` takes (about 300,000 customers with a few
-/// columns); the GraphQL mutation is bounded by the request body limit instead.
+/// The largest CSV file `POST /imports/customers` takes (room for `imports::MAX_ROWS` rows of
+/// long lines); the GraphQL mutation is bounded by the request body limit instead.
 pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
+
+/// A running import that saved no progress for this long was cut off with its process (a
+/// batch takes well under a second): it is reported failed, with what it imported.
+const STALLED: chrono::Duration = chrono::Duration::minutes(5);
 
 /// A file read and mapped, ready to go row by row.
 struct Plan {
@@ -68,6 +72,7 @@ impl Services {
             user_id: Some(principal.user_id),
             created_at: Utc::now(),
             finished_at: None,
+            progressed_at: Utc::now(),
         };
         tx.save_import(&import).await?;
         tx.commit().await?;
@@ -79,7 +84,18 @@ impl Services {
     pub async fn customer_import(&self, principal: &Principal, id: ImportId) -> Result<CustomerImport> {
         principal.require_scope("customers:read")?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
-        let import = tx.import(id).await?.ok_or(Error::NotFound)?;
+        let mut import = tx.import(id).await?.ok_or(Error::NotFound)?;
+        if import.status == ImportStatus::Running && Utc::now() - import.progressed_at > STALLED {
+            tracing::warn!(import = %import.id, tenant = %principal.tenant_id, processed = import.processed, "a customer import was cut off");
+            import.status = ImportStatus::Failed;
+            import.error = Some(format!(
+                "interrupted after {} rows (those are imported): the server stopped; import the rest again",
+                import.processed
+            ));
+            import.finished_at = Some(Utc::now());
+            import.progressed_at = Utc::now();
+            tx.save_import(&import).await?;
+        }
         tx.commit().await?;
         Ok(import)
     }
@@ -97,6 +113,7 @@ impl Services {
                 }
             ));
             import.finished_at = Some(Utc::now());
+            import.progressed_at = Utc::now();
             if let Err(error) = self.save_import(tenant, &import).await {
                 tracing::error!(%error, import = %import.id, "the import's failure could not be recorded");
             }
@@ -147,11 +164,13 @@ impl Services {
                 }
                 import.processed += 1;
             }
+            import.progressed_at = Utc::now();
             tx.save_import(import).await?;
             tx.commit().await?;
         }
         import.status = ImportStatus::Done;
         import.finished_at = Some(Utc::now());
+        import.progressed_at = Utc::now();
         self.save_import(tenant, import).await?;
         tracing::info!(import = %import.id, %tenant, created = import.created, rejected = import.rejections.len(), dry_run = import.dry_run, "customer import finished");
         Ok(())

@@ -431,3 +431,43 @@ async fn merging_two_cards_keeps_every_call_chat_note_and_task_on_one_timeline()
     assert!(finished["doneAt"].is_string());
     assert_eq!(finished["overdue"], false);
 }
+
+/// An import whose process died mid-way is reported failed, with what it imported, instead of
+/// running for ever; one still moving is left alone.
+#[tokio::test]
+async fn an_import_cut_off_with_its_process_is_reported_failed_not_running() {
+    use crm_core::imports::{CustomerImport, ImportStatus};
+    use crm_core::ports::Database;
+    let app = TestApp::spawn().await;
+    let owner = app.gql().sign_up("Acme", "ann@acme.test").await;
+    let api = app.gql().with_token(&owner.access);
+    let ten_minutes_ago = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let stalled = CustomerImport {
+        id: crm_core::ImportId::new(),
+        dry_run: false,
+        status: ImportStatus::Running,
+        total: 1000,
+        processed: 400,
+        created: 390,
+        rejections: Vec::new(),
+        error: None,
+        user_id: None,
+        created_at: ten_minutes_ago,
+        finished_at: None,
+        progressed_at: ten_minutes_ago,
+    };
+    let moving = CustomerImport { id: crm_core::ImportId::new(), progressed_at: chrono::Utc::now(), ..stalled.clone() };
+    let mut tx = app.running.app.db.tenant(owner.company_id.parse().unwrap()).await.unwrap();
+    tx.save_import(&stalled).await.unwrap();
+    tx.save_import(&moving).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let follow = "query($id: ID!) { customerImport(id: $id) { status processed created error } }";
+    for _ in 0..2 {
+        let report = api.ok(follow, json!({ "id": stalled.id.to_string() })).await["customerImport"].clone();
+        assert_eq!((report["status"].as_str(), report["processed"].as_u64()), (Some("FAILED"), Some(400)));
+        assert!(report["error"].as_str().unwrap().contains("interrupted after 400 rows"), "{report}");
+    }
+    let report = api.ok(follow, json!({ "id": moving.id.to_string() })).await["customerImport"].clone();
+    assert_eq!(report["status"], "RUNNING");
+}
