@@ -47,29 +47,57 @@ export async function request<T, V>(document: TypedDocumentString<T, V>, variabl
   return body.data;
 }
 
-/** Sends a file from the user's computer; answers the public link to attach to a reply. */
-export async function uploadFile(file: File): Promise<string> {
+/** Posts a file from the user's computer to `path` with the session's token (refreshed once on 401). */
+async function sendFile(path: string, file: File, headers: Record<string, string>): Promise<Response> {
   const send = async (token: string | null) => {
     try {
-      return await fetch("/uploads", {
+      return await fetch(path, {
         method: "POST",
-        headers: {
-          "content-type": file.type || "application/octet-stream",
-          "x-file-name": encodeURIComponent(file.name),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
+        headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: file,
       });
     } catch {
       throw new ApiError("The server cannot be reached. Check your connection and retry.", "NETWORK");
     }
   };
-  let response = await send(await accessToken());
-  if (response.status === 401) response = await send((await refreshSession())?.accessToken ?? null);
-  if (response.status === 413) throw new ApiError("The file is too large: up to 20 MB can be sent.", "BAD_USER_INPUT");
-  const body = (await response.json().catch(() => ({}))) as GraphQLResponse<never> & { url?: string };
+  const response = await send(await accessToken());
+  if (response.status !== 401) return response;
+  return send((await refreshSession())?.accessToken ?? null);
+}
+
+/** The JSON a file endpoint answered; its error (GraphQL's shape) thrown as an ApiError. */
+async function fileAnswer<T>(response: Response): Promise<Partial<T>> {
+  const body = (await response.json().catch(() => ({}))) as GraphQLResponse<never> & Partial<T>;
   const error = body.errors?.[0];
   if (error) throw new ApiError(error.message, error.extensions?.code ?? "INTERNAL", error.extensions?.field);
+  return body;
+}
+
+/** Sends a file from the user's computer; answers the public link to attach to a reply. */
+export async function uploadFile(file: File): Promise<string> {
+  const response = await sendFile("/uploads", file, {
+    "content-type": file.type || "application/octet-stream",
+    "x-file-name": encodeURIComponent(file.name),
+  });
+  if (response.status === 413) throw new ApiError("The file is too large: up to 20 MB can be sent.", "BAD_USER_INPUT");
+  const body = await fileAnswer<{ url: string }>(response);
   if (!body.url) throw new ApiError(`The upload failed (${response.status}). Retry in a moment.`, "INTERNAL");
   return body.url;
+}
+
+/** Starts importing customers from a CSV file (larger than a GraphQL request may be); answers the import's id. */
+export async function importFile(args: {
+  file: File;
+  mapping: { column: string; target: string }[];
+  dryRun: boolean;
+}): Promise<string> {
+  const query = new URLSearchParams(args.mapping.map((m) => [`map.${m.column}`, m.target]));
+  if (args.dryRun) query.set("dryRun", "true");
+  const response = await sendFile(`/imports/customers?${query}`, args.file, { "content-type": "text/csv" });
+  if (response.status === 413) {
+    throw new ApiError("The file is too large: up to 32 MB can be imported at once. Split it and retry.", "BAD_USER_INPUT");
+  }
+  const body = await fileAnswer<{ id: string }>(response);
+  if (!body.id) throw new ApiError(`The import did not start (${response.status}). Retry in a moment.`, "INTERNAL");
+  return body.id;
 }

@@ -36,12 +36,17 @@ export function asApiError(error: unknown): ApiError {
 
 /** A mutation with its pending state and last error. */
 export function useMutation<T, V>(document: TypedDocumentString<T, V>) {
+  return useAction(useCallback((variables: V) => request(document, variables), [document]));
+}
+
+/** Runs `action` on demand, with its pending state and its error (`undefined` from `run` when it failed). */
+export function useAction<A, T>(action: (args: A) => Promise<T>) {
   const [state, setState] = useState<{ pending: boolean; error?: ApiError }>({ pending: false });
   const run = useCallback(
-    async (variables: V): Promise<T | undefined> => {
+    async (args: A): Promise<T | undefined> => {
       setState({ pending: true });
       try {
-        const data = await request(document, variables);
+        const data = await action(args);
         setState({ pending: false });
         return data;
       } catch (error) {
@@ -49,7 +54,7 @@ export function useMutation<T, V>(document: TypedDocumentString<T, V>) {
         return undefined;
       }
     },
-    [document],
+    [action],
   );
   return { run, pending: state.pending, error: state.error };
 }
