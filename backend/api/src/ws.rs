@@ -46,6 +46,10 @@ fn token_from(payload: &serde_json::Value) -> Option<String> {
     Some(token.trim().to_owned())
 }
 
+/// Client messages waiting for async-graphql at most (a client sends a handful: init,
+/// subscribe, complete, ping); a socket that floods past it is closed.
+const INPUT_QUEUE: usize = 256;
+
 /// Messages written to a socket before it is flushed at most.
 const WRITE_BATCH: usize = 64;
 
@@ -85,7 +89,7 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
     };
     // What the socket sends goes to async-graphql, except the subscriptions shared with the
     // process's other sockets (`crate::feeds`), which are served here.
-    let (to_graphql, graphql_input) = futures::channel::mpsc::unbounded::<Vec<u8>>();
+    let (mut to_graphql, graphql_input) = futures::channel::mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
     let mut messages = async_graphql::http::WebSocket::new(state.schema.clone(), graphql_input, protocol)
         .on_connection_init(on_init)
         .map(move |message| frame(message, refused.load(Ordering::Relaxed)))
@@ -114,12 +118,11 @@ async fn serve(state: ApiState, protocol: WebSocketProtocols, socket: WebSocket)
                         continue;
                     }
                     Route::Stopped(id) if shared.remove(&id).is_some() => complete(&id),
-                    _ => {
-                        if to_graphql.unbounded_send(data.into()).is_err() {
-                            break;
-                        }
-                        continue;
-                    }
+                    _ => match to_graphql.try_send(data.into()) {
+                        Ok(()) => continue,
+                        Err(error) if error.is_full() => close(4429, "Too many messages: wait for the answers"),
+                        Err(_) => break,
+                    },
                 }
             }
             message = messages.next() => match message {
