@@ -30,6 +30,14 @@ pub async fn caller(services: &Services, token: Option<&str>) -> Result<Caller, 
     }
 }
 
+/// The caller of an endpoint that is for authenticated callers only (file posts).
+pub async fn principal(services: &Services, headers: &HeaderMap) -> Result<crm_core::auth::Principal, crm_core::Error> {
+    match caller(services, bearer(headers)).await? {
+        Caller::Authenticated(principal) => Ok(principal),
+        Caller::Anonymous => Err(crm_core::Error::Unauthenticated),
+    }
+}
+
 pub async fn graphql(State(state): State<ApiState>, request: Request) -> Response {
     let address = request
         .extensions()

@@ -4,9 +4,9 @@
 //! `?map.<column>=<target>` (targets as in `ColumnMapping`), and `dryRun=true` for a dry run.
 //! The answer is the import as started; follow it with the query `customerImport(id)`. Errors
 //! have GraphQL's shape and codes.
+use crate::ApiState;
 use crate::error::http_error;
-use crate::http::{bearer, caller};
-use crate::{ApiState, Caller};
+use crate::http::principal;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -21,9 +21,8 @@ pub async fn customers(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let principal = match caller(&state.services, bearer(&headers)).await {
-        Ok(Caller::Authenticated(principal)) => principal,
-        Ok(Caller::Anonymous) => return http_error(Error::Unauthenticated),
+    let principal = match principal(&state.services, &headers).await {
+        Ok(principal) => principal,
         Err(error) => return http_error(error),
     };
     let (mapping, dry_run) = match parameters(query.as_deref().unwrap_or_default()) {

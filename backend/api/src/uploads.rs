@@ -1,21 +1,19 @@
 //! `POST /uploads`: a file an agent attaches to a reply. The body is the file, its name comes
 //! percent-encoded in `X-File-Name`. The answer is the public link the platforms fetch it
 //! from, to pass to `sendMessage(file: { url })`. Errors have GraphQL's shape and codes.
+use crate::ApiState;
 use crate::error::http_error;
-use crate::http::{bearer, caller};
-use crate::{ApiState, Caller};
+use crate::http::principal;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use crm_core::Error;
 use serde_json::json;
 
 pub async fn upload(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    let principal = match caller(&state.services, bearer(&headers)).await {
-        Ok(Caller::Authenticated(principal)) => principal,
-        Ok(Caller::Anonymous) => return http_error(Error::Unauthenticated),
+    let principal = match principal(&state.services, &headers).await {
+        Ok(principal) => principal,
         Err(error) => return http_error(error),
     };
     let name = headers

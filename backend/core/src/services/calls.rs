@@ -1,7 +1,6 @@
 //! The call lifecycle, written by the call paths (as the system, for one tenant), and read
 //! by people and integrations.
 use super::Services;
-use super::live_events::stage;
 use crate::auth::Principal;
 use crate::calls::{Call, CallQuery, CallStatus, Direction, HangupBy, NewCall, Recording};
 use crate::events::EventKind;
@@ -86,9 +85,7 @@ impl Services {
         });
         tx.insert_call(&call).await?;
         super::webhooks::emit(tx.as_mut(), "call.started", super::webhooks::call_data(&call)).await?;
-        let staged = stage(tx.as_mut(), [call_changed(&call)]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [call_changed(&call)]).await?;
         Ok((call, customer))
     }
 
@@ -116,9 +113,7 @@ impl Services {
             follow_up(tx.as_mut(), &call).await?;
         }
         let changed = (call.status != status).then(|| call_changed(&call));
-        let staged = stage(tx.as_mut(), changed).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, changed).await?;
         Ok(call)
     }
 
@@ -201,9 +196,7 @@ impl Services {
         });
         tx.insert_call(&call).await?;
         super::webhooks::emit(tx.as_mut(), "call.started", super::webhooks::call_data(&call)).await?;
-        let staged = stage(tx.as_mut(), [call_changed(&call)]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [call_changed(&call)]).await?;
         if let Some((dialer, phones)) = placed {
             dialer.dial(call.clone(), phones, trunk).await?;
         }
@@ -297,10 +290,7 @@ impl Services {
                     Ok(true)
                 };
                 self.change_call(tenant, call.id, mark, None).await?;
-                let mut tx = self.db.tenant(tenant).await?;
-                let staged = stage(tx.as_mut(), [call_changed(&call)]).await?;
-                tx.commit().await?;
-                self.publish_staged(staged).await;
+                self.commit_announcing(self.db.tenant(tenant).await?, [call_changed(&call)]).await?;
                 tracing::info!(%tenant, call = %call.id, key = recording.key, days, "recording deleted: the company's retention period ran out");
                 deleted += 1;
             }
@@ -324,9 +314,7 @@ impl Services {
             // Closed in bulk across companies: each company's webhook is queued right after.
             let mut tx = self.db.tenant(call.tenant_id).await?;
             super::webhooks::emit(tx.as_mut(), "call.completed", super::webhooks::call_data(call)).await?;
-            let staged = stage(tx.as_mut(), [call_changed(call)]).await?;
-            tx.commit().await?;
-            self.publish_staged(staged).await;
+            self.commit_announcing(tx, [call_changed(call)]).await?;
         }
         Ok(calls)
     }

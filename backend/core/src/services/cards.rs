@@ -98,10 +98,8 @@ impl Services {
         tx.insert_merge(&merge).await?;
         super::webhooks::emit(tx.as_mut(), "customer.updated", super::webhooks::customer_data(&keep)).await?;
         let changes = [customer_changed(&gone, ChangeKind::Deleted), customer_changed(&keep, ChangeKind::Updated)];
-        let staged = super::live_events::stage(tx.as_mut(), changes).await?;
-        tx.commit().await?;
+        self.commit_announcing(tx, changes).await?;
         tracing::info!(kept = %kept, merged = %merged, by = %principal.user_id, moved = ?merge.moved, "customers merged");
-        self.publish_staged(staged).await;
         Ok(merge)
     }
 
@@ -154,9 +152,7 @@ impl Services {
             created_at: Utc::now(),
         };
         tx.insert_note(&note).await?;
-        let staged = super::live_events::stage(tx.as_mut(), [customer_changed(&owner, ChangeKind::Updated)]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [customer_changed(&owner, ChangeKind::Updated)]).await?;
         Ok(note)
     }
 

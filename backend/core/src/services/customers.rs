@@ -40,9 +40,7 @@ impl Services {
         let customer = new_customer(tx.as_mut(), &fields, input).await?;
         tx.insert_customer(&customer).await?;
         super::webhooks::emit(tx.as_mut(), "customer.created", super::webhooks::customer_data(&customer)).await?;
-        let staged = super::live_events::stage(tx.as_mut(), [customer_changed(&customer, ChangeKind::Created)]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [customer_changed(&customer, ChangeKind::Created)]).await?;
         Ok(customer)
     }
 
@@ -76,9 +74,7 @@ impl Services {
         customer.updated_at = Utc::now();
         tx.update_customer(&customer).await?;
         super::webhooks::emit(tx.as_mut(), "customer.updated", super::webhooks::customer_data(&customer)).await?;
-        let staged = super::live_events::stage(tx.as_mut(), [customer_changed(&customer, ChangeKind::Updated)]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [customer_changed(&customer, ChangeKind::Updated)]).await?;
         Ok(customer)
     }
 
@@ -88,9 +84,7 @@ impl Services {
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let customer = tx.customer(id).await?.ok_or(Error::NotFound)?;
         tx.delete_customer(id).await?;
-        let staged = super::live_events::stage(tx.as_mut(), [customer_changed(&customer, ChangeKind::Deleted)]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [customer_changed(&customer, ChangeKind::Deleted)]).await?;
         Ok(customer)
     }
 

@@ -1,6 +1,5 @@
 //! The inbox: connecting messenger channels, turning stored webhook payloads into customers,
 //! conversations and messages, replying through a durable outbox, and the agents' actions.
-use super::live_events::stage;
 use super::{Services, check_len, ingest};
 use crate::auth::Principal;
 use crate::events::{ChangeKind, EventKind};
@@ -386,9 +385,7 @@ impl Services {
             }
             kinds.push(EventKind::ConversationChanged { conversation_id: conversation, message_id: Some(message) });
         }
-        let staged = stage(tx.as_mut(), kinds).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, kinds).await?;
         Ok(())
     }
 
@@ -589,9 +586,7 @@ impl Services {
         change(&mut conversation);
         tx.update_conversation(&conversation).await?;
         let kind = EventKind::ConversationChanged { conversation_id: id, message_id: None };
-        let staged = stage(tx.as_mut(), [kind]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [kind]).await?;
         Ok(conversation)
     }
 
@@ -624,9 +619,7 @@ impl Services {
         let conversation = tx.conversation(id).await?.ok_or(Error::NotFound)?;
         tx.mark_read(id, principal.user_id, Utc::now()).await?;
         let kind = EventKind::ConversationChanged { conversation_id: id, message_id: None };
-        let staged = stage(tx.as_mut(), [kind]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [kind]).await?;
         Ok(conversation)
     }
 
@@ -698,10 +691,8 @@ impl Services {
         conversation.last_message_at = now;
         tx.update_conversation(&conversation).await?;
         let kind = EventKind::ConversationChanged { conversation_id: id, message_id: Some(message.id) };
-        let staged = stage(tx.as_mut(), [kind]).await?;
-        tx.commit().await?;
+        self.commit_announcing(tx, [kind]).await?;
         self.outbox_signal.notify_one();
-        self.publish_staged(staged).await;
         Ok(message)
     }
 
@@ -751,9 +742,7 @@ impl Services {
         tx.update_message(&message).await?;
         let kind =
             EventKind::ConversationChanged { conversation_id: message.conversation_id, message_id: Some(message.id) };
-        let staged = stage(tx.as_mut(), [kind]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [kind]).await?;
         Ok(())
     }
 
@@ -906,9 +895,7 @@ impl Services {
         tx.update_message(&message).await?;
         let kind =
             EventKind::ConversationChanged { conversation_id: message.conversation_id, message_id: Some(message.id) };
-        let staged = stage(tx.as_mut(), [kind]).await?;
-        tx.commit().await?;
-        self.publish_staged(staged).await;
+        self.commit_announcing(tx, [kind]).await?;
         Ok(())
     }
 }

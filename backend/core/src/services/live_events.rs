@@ -22,8 +22,8 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Stages `kinds` in `tx`, to publish with `Services::publish_staged` once it is committed.
-pub(super) async fn stage(tx: &mut dyn TenantTx, kinds: impl IntoIterator<Item = EventKind>) -> Result<Vec<Event>> {
+/// Stages `kinds` in `tx`; what `Services::publish_staged` publishes once `tx` is committed.
+async fn stage(tx: &mut dyn TenantTx, kinds: impl IntoIterator<Item = EventKind>) -> Result<Vec<Event>> {
     let mut staged = Vec::new();
     for kind in kinds {
         let event = Event::new(tx.tenant_id(), kind);
@@ -34,8 +34,21 @@ pub(super) async fn stage(tx: &mut dyn TenantTx, kinds: impl IntoIterator<Item =
 }
 
 impl Services {
+    /// Commits `tx` with the live events `kinds` written in it, then publishes them: the change
+    /// and its events are stored together, or neither is.
+    pub(super) async fn commit_announcing(
+        &self,
+        mut tx: Box<dyn TenantTx>,
+        kinds: impl IntoIterator<Item = EventKind>,
+    ) -> Result<()> {
+        let staged = stage(tx.as_mut(), kinds).await?;
+        tx.commit().await?;
+        self.publish_staged(staged).await;
+        Ok(())
+    }
+
     /// Publishes committed events; one the bus refuses stays staged, for the relay.
-    pub(super) async fn publish_staged(&self, events: Vec<Event>) {
+    async fn publish_staged(&self, events: Vec<Event>) {
         for event in events {
             let key = (event.tenant_id, event.id);
             match self.bus.publish(event).await {
