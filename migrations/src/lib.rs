@@ -24,6 +24,7 @@ mod m0017_customer_imports;
 mod m0018_first_reply;
 mod m0019_event_outbox;
 mod m0020_import_progress;
+mod m0021_session_check;
 pub mod rls;
 
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0018_first_reply::Migration),
             Box::new(m0019_event_outbox::Migration),
             Box::new(m0020_import_progress::Migration),
+            Box::new(m0021_session_check::Migration),
         ]
     }
 }

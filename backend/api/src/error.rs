@@ -1,7 +1,6 @@
 //! Domain errors as GraphQL errors: a message the user can act on and `extensions.code`
 //! from a fixed set. Internal causes go to the log, never to the client.
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
-use async_graphql::{ErrorExtensions, Response, ServerError};
+use async_graphql::{Data, ErrorExtensions, Executor, Request, Response, ServerError};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::sync::Arc;
@@ -74,29 +73,24 @@ pub fn fill_codes(errors: &mut [ServerError]) {
     }
 }
 
-pub struct ErrorCodes;
+/// The schema, answering the engine's own errors with a code too. A wrapper rather than an
+/// async-graphql extension: with any extension installed, every field of every response
+/// goes through the engine's slower per-field path.
+#[derive(Clone)]
+pub struct Coded(pub crate::AppSchema);
 
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
+impl Executor for Coded {
+    fn execute(&self, request: Request) -> impl std::future::Future<Output = Response> + Send {
+        let schema = self.0.clone();
+        async move {
+            let mut response = schema.execute(request).await;
+            fill_codes(&mut response.errors);
+            response
+        }
     }
-}
 
-#[async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        fill_codes(&mut response.errors);
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
+    fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        Executor::execute_stream(&self.0, request, session_data)
             .map(|mut response| {
                 fill_codes(&mut response.errors);
                 response

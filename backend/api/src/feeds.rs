@@ -4,8 +4,9 @@
 //! socket only wraps the serialised payload in its own message. Only event streams are shared
 //! (`callEvents`, `inboxEvents`, `customerChanged`): a subscription that starts with a value of
 //! its own (`dashboardUpdates`) is not, since a late joiner would miss it.
-use crate::AppSchema;
 use crate::context::Caller;
+use crate::error::Coded;
+use async_graphql::Executor;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet};
 use crm_core::auth::{Credential, Principal};
 use crm_core::role::Role;
@@ -88,7 +89,7 @@ impl Feeds {
     /// the process's other sockets that asked the same; `None` when it is not shareable.
     pub(crate) fn join(
         &self,
-        schema: &AppSchema,
+        schema: &Coded,
         principal: &Principal,
         request: async_graphql::Request,
     ) -> Option<BoxStream<'static, Arc<str>>> {
@@ -123,7 +124,7 @@ impl Feeds {
 
 /// Starts an execution, with its first receiver (made before it can send anything).
 fn start(
-    schema: &AppSchema,
+    schema: &Coded,
     principal: &Principal,
     request: async_graphql::Request,
 ) -> (Feed, broadcast::Receiver<Arc<str>>) {
@@ -132,7 +133,7 @@ fn start(
     let request = request.data(Caller::Authenticated(principal.clone())).data(listening.clone());
     let (schema, sender, still_open) = (schema.clone(), tx.downgrade(), open.clone());
     let task = tokio::spawn(async move {
-        let mut responses = schema.execute_stream(request);
+        let mut responses = schema.execute_stream(request, None);
         while let Some(response) = responses.next().await {
             if response.data == async_graphql::Value::Null && response.is_err() {
                 // Refused or invalid: this one tells its sockets, and ends.

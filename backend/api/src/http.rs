@@ -1,6 +1,7 @@
 //! `POST /graphql`: JSON only, bounded in size, authenticated by `Authorization: Bearer`.
 use crate::ApiState;
 use crate::context::{Caller, ClientAddress};
+use async_graphql::Executor;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};

@@ -65,8 +65,7 @@ impl Default for ApiSettings {
 fn builder(settings: &ApiSettings) -> async_graphql::SchemaBuilder<Query, Mutation, subscription::Subscription> {
     let builder = Schema::build(Query::default(), Mutation::default(), subscription::Subscription)
         .limit_depth(settings.max_depth)
-        .limit_complexity(settings.max_complexity)
-        .extension(error::ErrorCodes);
+        .limit_complexity(settings.max_complexity);
     if settings.introspection { builder } else { builder.disable_introspection() }
 }
 
@@ -77,7 +76,7 @@ pub fn sdl() -> String {
 
 #[derive(Clone)]
 pub(crate) struct ApiState {
-    schema: AppSchema,
+    schema: error::Coded,
     services: Services,
     settings: ApiSettings,
     feeds: Feeds,
@@ -87,6 +86,7 @@ pub(crate) struct ApiState {
 /// `feeds` are the process's shared subscriptions (its gauge is the caller's to read).
 pub fn router(services: Services, settings: ApiSettings, feeds: Feeds) -> Router {
     let schema = builder(&settings).data(services.clone()).data(Arc::new(subscription::EventReads::default())).finish();
+    let schema = error::Coded(schema);
     let state = ApiState { schema, services, settings, feeds };
     let uploads = Router::new()
         .route("/uploads", post(uploads::upload))

@@ -128,8 +128,8 @@ pub struct Page<T> {
 pub struct CustomerQuery {
     pub first: u64,
     pub after: Option<CustomerId>,
-    /// Matches the name (case-insensitive, any part), an email or a messenger username; when
-    /// it reads as a phone number (`phone`, normalised), that phone only.
+    /// Matches the beginning of the name or of a word in it (`name_keys`), an email or a
+    /// messenger username; when it reads as a phone number (`phone`, normalised), that phone only.
     pub search: Option<String>,
     pub phone: Option<String>,
     /// Only customers with this tag.
@@ -190,6 +190,9 @@ pub trait Database: Send + Sync + 'static {
     async fn stale_events(&self, before_ms: i64, limit: u64) -> Result<Vec<(crate::events::Event, i64)>>;
     /// Removes published events, of any company.
     async fn forget_events(&self, events: &[(TenantId, uuid::Uuid)]) -> Result<()>;
+    /// The role of `user` in `tenant` if session `id` is theirs, unrevoked and they are still a
+    /// member: what every request with an access token checks, in one round trip.
+    async fn session_role(&self, tenant: TenantId, id: SessionId, user: UserId) -> Result<Option<Role>>;
     /// Checks the connection (readiness).
     async fn ping(&self) -> Result<()>;
 }
@@ -221,9 +224,6 @@ pub trait TenantTx: Send {
 
     async fn insert_session(&mut self, session: &Session) -> Result<()>;
     async fn session(&mut self, id: SessionId) -> Result<Option<Session>>;
-    /// The role of `user` if session `id` is theirs, unrevoked and they are still a member:
-    /// what every request with an access token checks, in one query.
-    async fn session_role(&mut self, id: SessionId, user: UserId) -> Result<Option<Role>>;
     /// Replaces the hash only if it still is `expected` (so two concurrent refreshes can't both win).
     async fn rotate_session(
         &mut self,

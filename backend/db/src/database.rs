@@ -7,8 +7,9 @@ use crm_core::inbox::{ChannelConnection, InboundUpdate, OutboxItem};
 use crm_core::pbx::{PbxCallRecord, PbxLinkStatus, PbxServer};
 use crm_core::ports::{Account, Database, TenantTx};
 use crm_core::telephony::{SipAccount, Trunk};
-use crm_core::{CallId, ConnectionId, PbxServerId, Result, Role, TenantId, TrunkId, UserId};
+use crm_core::{CallId, ConnectionId, PbxServerId, Result, Role, SessionId, TenantId, TrunkId, UserId};
 use crm_migrations::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, Statement, TransactionTrait,
@@ -317,6 +318,40 @@ impl Database for SqlDatabase {
         }
         txn.commit().await.map_err(db_err)?;
         Ok(closed)
+    }
+
+    async fn session_role(&self, tenant: TenantId, id: SessionId, user: UserId) -> Result<Option<Role>> {
+        let backend = self.conn.get_database_backend();
+        let statement = if backend == DatabaseBackend::Postgres {
+            // Sets the company for this statement alone (m0021), under row-level security.
+            Statement::from_sql_and_values(
+                backend,
+                "SELECT crm_session_role($1, $2, $3) AS role",
+                [tenant.0.into(), id.0.into(), user.0.into()],
+            )
+        } else {
+            use memberships::Column as M;
+            use sessions::Column as S;
+            let query = Query::select()
+                .column((memberships::Entity, M::Role))
+                .from(sessions::Entity)
+                .inner_join(
+                    memberships::Entity,
+                    Expr::col((memberships::Entity, M::TenantId))
+                        .equals((sessions::Entity, S::TenantId))
+                        .and(Expr::col((memberships::Entity, M::UserId)).equals((sessions::Entity, S::UserId))),
+                )
+                .and_where(Expr::col((sessions::Entity, S::TenantId)).eq(tenant.0))
+                .and_where(Expr::col((sessions::Entity, S::Id)).eq(id.0))
+                .and_where(Expr::col((sessions::Entity, S::UserId)).eq(user.0))
+                .and_where(Expr::col((sessions::Entity, S::RevokedAt)).is_null())
+                .to_owned();
+            backend.build(&query)
+        };
+        let row = self.conn.query_one_raw(statement).await.map_err(db_err)?;
+        // The function answers NULL where the plain query answers no row.
+        let role: Option<Option<String>> = row.map(|r| r.try_get("", "role")).transpose().map_err(db_err)?;
+        role.flatten().map(|r| r.parse()).transpose()
     }
 
     async fn ping(&self) -> Result<()> {

@@ -26,8 +26,8 @@ use crm_core::{
 use crm_core::{DeliveryId, FieldId, WebhookId};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -391,28 +391,6 @@ impl TenantTx for SqlTenantTx {
     async fn session(&mut self, id: SessionId) -> Result<Option<Session>> {
         let row = sessions::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
         Ok(row.map(convert::session))
-    }
-
-    async fn session_role(&mut self, id: SessionId, user: UserId) -> Result<Option<Role>> {
-        use memberships::Column as M;
-        use sessions::Column as S;
-        let query = Query::select()
-            .column((memberships::Entity, M::Role))
-            .from(sessions::Entity)
-            .inner_join(
-                memberships::Entity,
-                Expr::col((memberships::Entity, M::TenantId))
-                    .equals((sessions::Entity, S::TenantId))
-                    .and(Expr::col((memberships::Entity, M::UserId)).equals((sessions::Entity, S::UserId))),
-            )
-            .and_where(Expr::col((sessions::Entity, S::TenantId)).eq(self.t()))
-            .and_where(Expr::col((sessions::Entity, S::Id)).eq(id.0))
-            .and_where(Expr::col((sessions::Entity, S::UserId)).eq(user.0))
-            .and_where(Expr::col((sessions::Entity, S::RevokedAt)).is_null())
-            .to_owned();
-        let row = self.txn.query_one(&query).await.map_err(db_err)?;
-        let role: Option<String> = row.map(|r| r.try_get("", "role")).transpose().map_err(db_err)?;
-        role.map(|r| r.parse()).transpose()
     }
 
     async fn rotate_session(

@@ -3,6 +3,10 @@ use crm_server::{Config, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// glibc's malloc was a fifth of the server's time under load (consolidating freed chunks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An open-source CRM with built-in telephony and an omnichannel inbox.
 ///
 /// Settings come from defaults, then crm.toml (or --config), then CRM_* environment variables;

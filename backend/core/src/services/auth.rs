@@ -173,9 +173,7 @@ impl Services {
             return self.authenticate_api_token(bearer).await;
         }
         let claims = self.jwt.verify(bearer)?;
-        let mut tx = self.db.tenant(claims.tid).await?;
-        let role = tx.session_role(claims.sid, claims.sub).await?.ok_or(Error::Unauthenticated)?;
-        tx.commit().await?;
+        let role = self.db.session_role(claims.tid, claims.sid, claims.sub).await?.ok_or(Error::Unauthenticated)?;
         Ok(Principal {
             tenant_id: claims.tid,
             user_id: claims.sub,

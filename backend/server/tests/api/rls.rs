@@ -113,6 +113,19 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{table} leaked rows without a tenant set");
     }
 
+    // The one-statement session check sets the company for that statement alone: the same
+    // connection sees no company's rows right after it.
+    let pool = conn.get_postgres_connection_pool();
+    let mut one = pool.acquire().await.unwrap();
+    let check = sea_orm::sqlx::query_scalar::<_, Option<String>>("SELECT crm_session_role($1, $2, $3)")
+        .bind(a.company_id.parse::<uuid::Uuid>().unwrap())
+        .bind(uuid::Uuid::new_v4())
+        .bind(a.user_id.parse::<uuid::Uuid>().unwrap());
+    assert_eq!(check.fetch_one(&mut *one).await.unwrap(), None, "no such session");
+    let left: i64 = sea_orm::sqlx::query_scalar("SELECT count(*) FROM customers").fetch_one(&mut *one).await.unwrap();
+    assert_eq!(left, 0, "the session check left its company set on the connection");
+    drop(one);
+
     // Looking up one number (as the SIP edge does for an INVITE) reveals that number's row only.
     let txn = conn.begin().await.unwrap();
     txn.execute_raw(Statement::from_string(pg, "SELECT set_config('app.sip_number', '+998712000001', true)"))
