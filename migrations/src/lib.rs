@@ -25,6 +25,7 @@ mod m0018_first_reply;
 mod m0019_event_outbox;
 mod m0020_import_progress;
 mod m0021_session_check;
+mod m0022_name_keys;
 pub mod rls;
 
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0019_event_outbox::Migration),
             Box::new(m0020_import_progress::Migration),
             Box::new(m0021_session_check::Migration),
+            Box::new(m0022_name_keys::Migration),
         ]
     }
 }

@@ -219,8 +219,9 @@ impl Query {
         Ok(services(ctx).customer(principal(ctx)?, id).await?.into())
     }
 
-    /// Customers, newest first. `search` matches any part of the name, any phone (typed in
-    /// any format), an email, or a messenger username; `tag` keeps those with the tag.
+    /// Customers, newest first. `search` matches the beginning of the name or of any word in
+    /// it, any phone (typed in any format), an email, or a messenger username; `tag` keeps
+    /// those with the tag.
     async fn customers(
         &self,
         ctx: &Context<'_>,

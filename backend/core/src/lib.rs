@@ -12,6 +12,7 @@ pub mod ids;
 pub mod imports;
 pub mod inbox;
 pub mod lease;
+pub mod name_keys;
 pub mod pbx;
 pub mod phone;
 pub mod ports;

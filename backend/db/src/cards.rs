@@ -4,7 +4,7 @@ use crate::entities::*;
 use crm_core::cards::{Duplicate, Identity, Merge, Moved, Note, TimelineEntries, TimelineEntry, TimelineKey};
 use crm_core::ports::Customer;
 use crm_core::{CallId, CustomerId, MergeId, MessageId, NoteId, Result, TaskId, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement, UnionType};
 use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -53,6 +53,21 @@ pub async fn write_details(txn: &DatabaseTransaction, t: Uuid, customer: &Custom
         .exec(txn)
         .await
         .map_err(db_err)?;
+    customer_name_keys::Entity::delete_many()
+        .filter(customer_name_keys::Column::TenantId.eq(t))
+        .filter(customer_name_keys::Column::CustomerId.eq(id))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    let keys = crm_core::name_keys::keys(&customer.name);
+    if !keys.is_empty() {
+        let rows = keys.into_iter().map(|key| customer_name_keys::ActiveModel {
+            tenant_id: Set(t),
+            customer_id: Set(id),
+            key: Set(key),
+        });
+        customer_name_keys::Entity::insert_many(rows).exec(txn).await.map_err(db_err)?;
+    }
     if !customer.emails.is_empty() {
         let rows = customer.emails.iter().enumerate().map(|(position, email)| customer_emails::ActiveModel {
             tenant_id: Set(t),
@@ -73,31 +88,60 @@ pub async fn write_details(txn: &DatabaseTransaction, t: Uuid, customer: &Custom
     Ok(())
 }
 
-/// Customers found by an exact email, a messenger username (with or without `@`), or a tag.
-pub fn search_condition(t: Uuid, search: &str) -> Condition {
-    let lower = search.to_lowercase();
-    let username = lower.trim_start_matches('@').to_owned();
-    Condition::any()
-        .add(
-            customers::Column::Id.in_subquery(
-                Query::select()
-                    .column(customer_emails::Column::CustomerId)
-                    .from(customer_emails::Entity)
-                    .and_where(customer_emails::Column::TenantId.eq(t))
-                    .and_where(customer_emails::Column::Email.eq(lower))
-                    .to_owned(),
-            ),
-        )
-        .add(
-            customers::Column::Id.in_subquery(
-                Query::select()
-                    .column(customer_identities::Column::CustomerId)
-                    .from(customer_identities::Entity)
-                    .and_where(customer_identities::Column::TenantId.eq(t))
-                    .and_where(Expr::expr(Func::lower(Expr::col(customer_identities::Column::Username))).eq(username))
-                    .to_owned(),
-            ),
-        )
+/// Customers a text search finds (`crm_core::name_keys`: the beginning of the name or of a
+/// word in it; an exact email; a messenger username, with or without `@`), newest first:
+/// from `floor` on and before `after`, at most `limit` of them when given. Each part is an
+/// index range read, so a rare name is found without reading the company's customers.
+pub fn search_ids(
+    t: Uuid,
+    search: &str,
+    floor: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: Option<u64>,
+) -> SelectStatement {
+    use customer_name_keys::Column as K;
+    let prefix = crm_core::name_keys::normalize(search);
+    let username = prefix.trim_start_matches('@').to_owned();
+    let bounded = |mut select: SelectStatement, column: Expr| {
+        if let Some(floor) = floor {
+            select.and_where(column.clone().gte(floor));
+        }
+        if let Some(after) = after {
+            select.and_where(column.lt(after));
+        }
+        select
+    };
+    let mut keys = Query::select();
+    keys.column(K::CustomerId)
+        .from(customer_name_keys::Entity)
+        .and_where(Expr::col(K::TenantId).eq(t))
+        .and_where(Expr::col(K::Key).gte(prefix.clone()));
+    if let Some(end) = crm_core::name_keys::prefix_end(&prefix) {
+        keys.and_where(Expr::col(K::Key).lt(end));
+    }
+    let mut keys = bounded(keys, Expr::col(K::CustomerId));
+    let mut emails = Query::select();
+    emails
+        .column(customer_emails::Column::CustomerId)
+        .from(customer_emails::Entity)
+        .and_where(customer_emails::Column::TenantId.eq(t))
+        .and_where(customer_emails::Column::Email.eq(prefix.clone()));
+    let mut identities = Query::select();
+    identities
+        .column(customer_identities::Column::CustomerId)
+        .from(customer_identities::Entity)
+        .and_where(customer_identities::Column::TenantId.eq(t))
+        .and_where(Expr::expr(Func::lower(Expr::col(customer_identities::Column::Username))).eq(username));
+    keys.union(UnionType::Distinct, bounded(emails, Expr::col(customer_emails::Column::CustomerId)))
+        .union(UnionType::Distinct, bounded(identities, Expr::col(customer_identities::Column::CustomerId)));
+    let Some(limit) = limit else { return keys };
+    let found = Alias::new("found");
+    Query::select()
+        .column(K::CustomerId)
+        .from_subquery(keys, found)
+        .order_by(K::CustomerId, Order::Desc)
+        .limit(limit)
+        .to_owned()
 }
 
 pub fn tag_condition(t: Uuid, tag: &str) -> sea_orm::sea_query::SimpleExpr {

@@ -474,6 +474,22 @@ pub mod customer_emails {
     entity_boilerplate!();
 }
 
+/// A customer's name from each word on (`crm_core::name_keys`), for name search.
+pub mod customer_name_keys {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_name_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub customer_id: Uuid,
+    }
+    entity_boilerplate!();
+}
+
 pub mod customer_tags {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -24,10 +24,10 @@ use crm_core::{
     NoteId, PbxServerId, Result, Role, SessionId, TaskId, TenantId, TrunkId, UserId,
 };
 use crm_core::{DeliveryId, FieldId, WebhookId};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -107,6 +107,7 @@ impl SqlTenantTx {
     async fn recent_matches(
         &self,
         select: Select<customers::Entity>,
+        search: &str,
         after: Option<Uuid>,
         first: u64,
     ) -> Result<Option<Page<customers::Model>>> {
@@ -127,9 +128,9 @@ impl SqlTenantTx {
             .await
             .map_err(db_err)?;
         let Some(floor) = floor else { return Ok(None) };
-        let page = self
-            .page(select.filter(customers::Column::Id.gte(floor)), customers::Column::Id, after, first, false)
-            .await?;
+        let ids = crate::cards::search_ids(self.t(), search, Some(floor), after, None);
+        let select = select.filter(customers::Column::Id.gte(floor)).filter(customers::Column::Id.in_subquery(ids));
+        let page = self.page(select, customers::Column::Id, after, first, false).await?;
         Ok(page.has_next.then_some(page))
     }
 
@@ -897,8 +898,7 @@ impl TenantTx for SqlTenantTx {
 
     async fn customers(&mut self, query: &CustomerQuery) -> Result<Page<Customer>> {
         let mut select = customers::Entity::find().filter(customers::Column::TenantId.eq(self.t()));
-        // A search that reads as a phone looks up that phone alone (an index lookup, where the
-        // name, email and username alternatives would scan the company's customers).
+        // A search that reads as a phone looks up that phone alone.
         if let Some(phone) = &query.phone {
             select = select.filter(
                 customers::Column::Id.in_subquery(
@@ -910,26 +910,28 @@ impl TenantTx for SqlTenantTx {
                         .to_owned(),
                 ),
             );
-        } else if let Some(search) = &query.search {
-            let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            let mut any = Condition::any().add(
-                Expr::expr(Func::lower(Expr::col(customers::Column::Name)))
-                    .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
-            );
-            any = any.add(crate::cards::search_condition(self.t(), search));
-            select = select.filter(any);
         }
         if let Some(tag) = &query.tag {
             select = select.filter(crate::cards::tag_condition(self.t(), tag));
         }
         let after = query.after.map(|a| a.0);
-        let recent = match query.search.is_some() && query.phone.is_none() && !query.with_total {
-            true => self.recent_matches(select.clone(), after, query.first).await?,
-            false => None,
+        let search = query.search.as_deref().filter(|_| query.phone.is_none());
+        let recent = match search {
+            Some(search) if !query.with_total => {
+                self.recent_matches(select.clone(), search, after, query.first).await?
+            }
+            _ => None,
         };
-        let Page { items: rows, has_next, total } = match recent {
-            Some(page) => page,
-            None => self.page(select, customers::Column::Id, after, query.first, query.with_total).await?,
+        let Page { items: rows, has_next, total } = match (recent, search) {
+            (Some(page), _) => page,
+            (None, Some(search)) => {
+                // Without a tag or a total to keep exact, the page's ids come from the index alone.
+                let limit = (query.tag.is_none() && !query.with_total).then_some(query.first + 1);
+                let ids = crate::cards::search_ids(self.t(), search, None, after, limit);
+                let select = select.filter(customers::Column::Id.in_subquery(ids));
+                self.page(select, customers::Column::Id, after, query.first, query.with_total).await?
+            }
+            (None, None) => self.page(select, customers::Column::Id, after, query.first, query.with_total).await?,
         };
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut phones = self.phones_of(&ids).await?;

@@ -12,6 +12,17 @@ async fn create(api: &Gql, input: Value) -> String {
     api.ok(CREATE, json!({ "i": input })).await["createCustomer"]["id"].as_str().unwrap().to_owned()
 }
 
+async fn found_ids(api: &Gql, search: &str) -> Vec<String> {
+    let query = "query($s: String) { customers(first: 20, search: $s) { edges { node { id } } } }";
+    let page = api.ok(query, json!({ "s": search })).await;
+    page["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn found(api: &Gql, search: &str) -> Vec<String> {
     let query = "query($s: String) { customers(first: 20, search: $s) { edges { node { name } } } }";
     let page = api.ok(query, json!({ "s": search })).await;
@@ -26,7 +37,7 @@ async fn found(api: &Gql, search: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_customer_is_found_by_any_phone_format_email_tag_or_part_of_the_name() {
+async fn a_customer_is_found_by_any_phone_format_email_tag_or_the_beginning_of_a_name_or_word() {
     let app = TestApp::spawn().await;
     let owner = app.gql().sign_up("Acme", "ann@acme.test").await; // an Uzbek company
     let api = app.gql().with_token(&owner.access);
@@ -46,8 +57,16 @@ async fn a_customer_is_found_by_any_phone_format_email_tag_or_part_of_the_name()
         assert_eq!(found(&api, typed).await, one, "{typed}");
     }
     assert_eq!(found(&api, "DILNOZA@example.uz").await, one);
-    assert_eq!(found(&api, "noza kari").await, one, "any part of the name");
+    assert_eq!(found(&api, " dilnoza  KARI").await, one, "the name's beginning, in any case and spacing");
+    assert_eq!(found(&api, "karimova").await, one, "a later word's beginning");
     assert_eq!(found(&api, "karimov").await, ["Aziz Karimov", "Dilnoza Karimova"]);
+    assert!(found(&api, "noza").await.is_empty(), "the middle of a word begins nothing");
+    // A renamed customer is found by the new name only.
+    let aziz = found_ids(&api, "aziz").await;
+    let rename = "mutation($id: ID!) { updateCustomer(id: $id, input: { name: \"Aziz Rashidov\" }) { id } }";
+    api.ok(rename, json!({ "id": aziz[0] })).await;
+    assert_eq!(found(&api, "karimov").await, ["Dilnoza Karimova"]);
+    assert_eq!(found(&api, "rash").await, ["Aziz Rashidov"]);
     assert!(found(&api, "+998 99 999 99 99").await.is_empty());
     let tagged = api.ok("{ customers(first: 5, tag: \"vip\") { edges { node { name } } } }", json!({})).await;
     assert_eq!(tagged["customers"]["edges"], json!([{ "node": { "name": "Dilnoza Karimova" } }]));

@@ -104,6 +104,7 @@ async fn unscoped_queries_through_the_app_connection_see_no_other_tenant() {
         "custom_fields",
         "customer_imports",
         "pending_events",
+        "customer_name_keys",
     ] {
         let row = conn
             .query_one_raw(Statement::from_string(pg, format!("SELECT count(*) AS n FROM {table}")))
