@@ -26,6 +26,7 @@ mod m0019_event_outbox;
 mod m0020_import_progress;
 mod m0021_session_check;
 mod m0022_name_keys;
+mod m0023_message_days;
 pub mod rls;
 
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0020_import_progress::Migration),
             Box::new(m0021_session_check::Migration),
             Box::new(m0022_name_keys::Migration),
+            Box::new(m0023_message_days::Migration),
         ]
     }
 }
