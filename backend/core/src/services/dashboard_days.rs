@@ -41,6 +41,8 @@ pub struct DayStore {
 struct State {
     generations: HashMap<TenantId, u64>,
     days: HashMap<Key, Arc<KeptDay>>,
+    /// When each company's past year was last counted ahead, per time zone.
+    ahead: HashMap<(TenantId, Arc<str>), Instant>,
 }
 
 impl DayStore {
@@ -64,6 +66,18 @@ impl DayStore {
     /// Whether a day ending at `ends` can be kept at `now` (if its calls have all ended).
     pub fn may_keep(ends: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         ends + SETTLE <= now
+    }
+
+    /// Whether to count the company's past year ahead now: not if that began within the time
+    /// its days stay kept. Marks it begun.
+    pub fn start_ahead(&self, tenant: TenantId, time_zone: &str) -> bool {
+        let mut state = self.lock();
+        let key = (tenant, Arc::<str>::from(time_zone));
+        if state.ahead.get(&key).is_some_and(|at| at.elapsed() < KEEP_FOR) {
+            return false;
+        }
+        state.ahead.insert(key, Instant::now());
+        true
     }
 
     /// Waits for the company's turn to count days that may be kept.
@@ -110,6 +124,7 @@ impl DayStore {
         let mut state = self.lock();
         *state.generations.entry(tenant).or_default() += 1;
         state.days.retain(|key, _| key.0 != tenant);
+        state.ahead.retain(|key, _| key.0 != tenant);
     }
 
     pub fn clear(&self) {
@@ -118,6 +133,7 @@ impl DayStore {
             *generation += 1;
         }
         state.days.clear();
+        state.ahead.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -174,5 +190,18 @@ mod tests {
         assert!(store.lookup(other, "UTC", date, 1)[0].is_some());
         assert!(!keep(tenant, later, CallStatus::Completed, before));
         assert!(keep(tenant, later, CallStatus::Completed, store.generation(tenant)));
+    }
+
+    #[test]
+    fn a_year_is_counted_ahead_once_until_its_days_would_expire_or_are_dropped() {
+        let store = DayStore::default();
+        let (tenant, other) = (TenantId::new(), TenantId::new());
+        assert!(store.start_ahead(tenant, "UTC"));
+        assert!(!store.start_ahead(tenant, "UTC"), "already begun");
+        assert!(store.start_ahead(tenant, "Asia/Tashkent"), "another zone's days are other days");
+        assert!(store.start_ahead(other, "UTC"));
+        store.forget(tenant);
+        assert!(store.start_ahead(tenant, "UTC"), "its days were dropped");
+        assert!(!store.start_ahead(other, "UTC"));
     }
 }
