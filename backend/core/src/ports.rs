@@ -366,12 +366,9 @@ pub trait TenantTx: Send {
     async fn open_callbacks(&mut self) -> Result<u64>;
     /// Open conversations, and those of them with messages `user` has not read.
     async fn open_conversations(&mut self, user: UserId) -> Result<(u64, u64)>;
-    /// Conversations begun in the range: when, and when the first reply went out.
-    async fn first_replies(
-        &mut self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>>;
+    /// Conversations begun in the range that have been answered, and the seconds from their
+    /// beginning to their first reply, summed.
+    async fn first_replies(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(u64, f64)>;
     /// Calls started before `before` whose recordings are still kept.
     async fn recordings_before(&mut self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Call>>;
     async fn save_import(&mut self, import: &crate::imports::CustomerImport) -> Result<()>;

@@ -158,17 +158,19 @@ pub async fn first_replies(
     t: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+) -> Result<(u64, f64)> {
     let backend = txn.get_database_backend();
-    let sql = "SELECT created_at AS began, first_reply_at AS replied
-               FROM conversations WHERE tenant_id = ? AND created_at >= ? AND created_at < ?";
-    let rows =
-        txn.query_all_raw(statement(backend, sql, vec![t.into(), from.into(), to.into()])).await.map_err(db_err)?;
-    rows.iter()
-        .map(|row| {
-            let began: DateTime<Utc> = row.try_get("", "began").map_err(db_err)?;
-            let replied: Option<DateTime<Utc>> = row.try_get("", "replied").map_err(db_err)?;
-            Ok((began, replied))
-        })
-        .collect()
+    // Summed here: a month of a busy company is thousands of conversations.
+    let wait = seconds(backend, "first_reply_at", "created_at");
+    let real = float(backend);
+    let sql = format!(
+        "SELECT COUNT(first_reply_at) AS n,
+                CAST(SUM(CASE WHEN first_reply_at IS NOT NULL THEN {wait} ELSE 0.0 END) AS {real}) AS secs
+         FROM conversations WHERE tenant_id = ? AND created_at >= ? AND created_at < ?"
+    );
+    let row =
+        txn.query_one_raw(statement(backend, &sql, vec![t.into(), from.into(), to.into()])).await.map_err(db_err)?;
+    let Some(row) = row else { return Ok((0, 0.0)) };
+    let secs: Option<f64> = row.try_get("", "secs").map_err(db_err)?;
+    Ok((count(&row, "n")?, secs.unwrap_or(0.0)))
 }

@@ -1004,11 +1004,7 @@ impl TenantTx for SqlTenantTx {
         crate::dashboard::open_conversations(&self.txn, self.t(), user).await
     }
 
-    async fn first_replies(
-        &mut self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    async fn first_replies(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(u64, f64)> {
         crate::dashboard::first_replies(&self.txn, self.t(), from, to).await
     }
 

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use crm_bench::{Load, Row, measure, post, sign_up};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value as Sql};
 use serde_json::json;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -300,7 +301,8 @@ async fn main() -> Result<()> {
         if !wanted(label) {
             continue;
         }
-        let api = measure(
+        let api = quietly(
+            &admin,
             label,
             LOAD,
             over_http(Arc::new(move |n| {
@@ -309,7 +311,8 @@ async fn main() -> Result<()> {
             })),
         )
         .await?;
-        let base = measure(
+        let base = quietly(
+            &admin,
             label,
             LOAD,
             sql(Arc::new(move |n| {
@@ -323,21 +326,23 @@ async fn main() -> Result<()> {
     }
     if wanted("calls(first: 50), missed inbound") {
         let body = calls.clone();
-        let api = measure("calls(first: 50), missed inbound", LOAD, over_http(Arc::new(move |_| body.clone()))).await?;
-        let base = measure("calls SQL", LOAD, sql(Arc::new(move |_| vec![(
+        let api = quietly(&admin, "calls(first: 50), missed inbound", LOAD, over_http(Arc::new(move |_| body.clone())))
+            .await?;
+        let base = quietly(&admin, "calls SQL", LOAD, sql(Arc::new(move |_| vec![(
             "SELECT * FROM calls WHERE tenant_id = $1 AND status = 'missed' AND direction = 'inbound' ORDER BY id DESC LIMIT 51",
             vec![tenant_id.into()],
         )]))).await?;
         rows.push((api, base));
     }
     if wanted("customers(search: a phone as typed)") {
-        let api = measure(
+        let api = quietly(
+            &admin,
             "customers(search: a phone as typed)",
             LOAD,
             over_http(Arc::new(move |n| json!({ "query": search, "variables": { "s": typed(n) } }))),
         )
         .await?;
-        let base = measure(
+        let base = quietly(&admin,
             "phone SQL",
             LOAD,
             sql(Arc::new(move |n| {
@@ -361,13 +366,15 @@ async fn main() -> Result<()> {
         }
     }
     if wanted("customers(search: a name's beginning)") {
-        let api = measure(
+        let api = quietly(
+            &admin,
             "customers(search: a name's beginning)",
             LOAD,
             over_http(Arc::new(move |n| json!({ "query": search, "variables": { "s": names[n % names.len()] } }))),
         )
         .await?;
-        let base = measure(
+        let base = quietly(
+            &admin,
             "name SQL",
             LOAD,
             sql(Arc::new(move |n| {
@@ -388,7 +395,8 @@ async fn main() -> Result<()> {
         rows.push((api, base));
     }
     if wanted("customers(search: a first name)") {
-        let api = measure(
+        let api = quietly(
+            &admin,
             "customers(search: a first name)",
             LOAD,
             over_http(Arc::new(
@@ -396,7 +404,8 @@ async fn main() -> Result<()> {
             )),
         )
         .await?;
-        let base = measure(
+        let base = quietly(
+            &admin,
             "first name SQL",
             LOAD,
             sql(Arc::new(move |n| {
@@ -417,7 +426,8 @@ async fn main() -> Result<()> {
     }
     if wanted("customer.timeline(first: 20)") {
         let for_api = ids.clone();
-        let api = measure(
+        let api = quietly(
+            &admin,
             "customer.timeline(first: 20)",
             LOAD,
             over_http(Arc::new(
@@ -425,7 +435,7 @@ async fn main() -> Result<()> {
             )),
         )
         .await?;
-        let base = measure("timeline SQL", LOAD, sql(Arc::new(move |n| {
+        let base = quietly(&admin, "timeline SQL", LOAD, sql(Arc::new(move |n| {
             let values = vec![tenant_id.into(), ids[n % ids.len()].into()];
             vec![
                 ("SELECT * FROM calls WHERE tenant_id = $1 AND customer_id = $2 ORDER BY started_at DESC, id DESC LIMIT 21", values.clone()),
@@ -460,6 +470,35 @@ async fn main() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Measures once no query of an earlier workload still runs: a client that stops waiting
+/// does not stop Postgres, and a query left running would slow the next workload down.
+async fn quietly<F, Fut>(admin: &DatabaseConnection, name: &str, load: Load, op: F) -> Result<Row>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<()>> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let busy = admin
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = 'crm_app' AND state = 'active'",
+            ))
+            .await?
+            .map(|row| row.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        if busy == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{busy} queries of an earlier workload still run after 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    measure(name, load, op).await
 }
 
 /// The big company and its owner's e-mail, if an earlier run seeded this database.

@@ -57,12 +57,8 @@ impl Services {
         let mut tx = self.db.tenant(tenant).await?;
         let missed_not_called_back = tx.open_callbacks().await?;
         let (open_conversations, unread_conversations) = tx.open_conversations(principal.user_id).await?;
-        let replies = tx.first_replies(bounds[0], bounds[days]).await?;
+        let (first_responses, first_response_total) = tx.first_replies(bounds[0], bounds[days]).await?;
         tx.commit().await?;
-        let waits: Vec<f64> = replies
-            .iter()
-            .filter_map(|(began, replied)| replied.map(|r| (r - *began).num_milliseconds() as f64 / 1000.0))
-            .collect();
         let (calls, agents, days) = dashboard::assemble(from, days, &calls, &messages);
         Ok(Dashboard {
             from,
@@ -74,8 +70,8 @@ impl Services {
             missed_not_called_back,
             open_conversations,
             unread_conversations,
-            first_responses: waits.len() as u64,
-            first_response_secs: (!waits.is_empty()).then(|| waits.iter().sum::<f64>() / waits.len() as f64),
+            first_responses,
+            first_response_secs: (first_responses > 0).then(|| first_response_total / first_responses as f64),
         })
     }
 
