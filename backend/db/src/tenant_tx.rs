@@ -110,6 +110,7 @@ impl SqlTenantTx {
         search: &str,
         after: Option<Uuid>,
         first: u64,
+        limit: Option<u64>,
     ) -> Result<Option<Page<customers::Model>>> {
         const RECENT: u64 = 1000;
         let mut newest = customers::Entity::find()
@@ -128,7 +129,7 @@ impl SqlTenantTx {
             .await
             .map_err(db_err)?;
         let Some(floor) = floor else { return Ok(None) };
-        let ids = crate::cards::search_ids(self.t(), search, Some(floor), after, None);
+        let ids = crate::cards::search_ids(self.t(), search, Some(floor), after, limit);
         let select = select.filter(customers::Column::Id.gte(floor)).filter(customers::Column::Id.in_subquery(ids));
         let page = self.page(select, customers::Column::Id, after, first, false).await?;
         Ok(page.has_next.then_some(page))
@@ -916,17 +917,17 @@ impl TenantTx for SqlTenantTx {
         }
         let after = query.after.map(|a| a.0);
         let search = query.search.as_deref().filter(|_| query.phone.is_none());
+        // Without a tag or a total to keep exact, the page's ids come from the index alone.
+        let limit = (query.tag.is_none() && !query.with_total).then_some(query.first + 1);
         let recent = match search {
             Some(search) if !query.with_total => {
-                self.recent_matches(select.clone(), search, after, query.first).await?
+                self.recent_matches(select.clone(), search, after, query.first, limit).await?
             }
             _ => None,
         };
         let Page { items: rows, has_next, total } = match (recent, search) {
             (Some(page), _) => page,
             (None, Some(search)) => {
-                // Without a tag or a total to keep exact, the page's ids come from the index alone.
-                let limit = (query.tag.is_none() && !query.with_total).then_some(query.first + 1);
                 let ids = crate::cards::search_ids(self.t(), search, None, after, limit);
                 let select = select.filter(customers::Column::Id.in_subquery(ids));
                 self.page(select, customers::Column::Id, after, query.first, query.with_total).await?
