@@ -187,8 +187,7 @@ async fn main() -> Result<()> {
         }
         None => {
             let (token, tenant) = sign_up(&http, &graphql, 0).await?;
-            let email = me_email(&http, &graphql, &token).await?;
-            let user = me_id(&http, &graphql, &token).await?;
+            let (user, email) = me(&http, &graphql, &token).await?;
             let seeding = Instant::now();
             seed_big(&admin, &tenant, &user).await?;
             for i in 1..=SMALL_TENANTS {
@@ -517,26 +516,16 @@ async fn seeded(admin: &DatabaseConnection) -> Result<Option<(String, String)>> 
     })
 }
 
-async fn me_id(http: &reqwest::Client, url: &str, token: &str) -> Result<String> {
+/// The signed-in person's id and e-mail.
+async fn me(http: &reqwest::Client, url: &str, token: &str) -> Result<(String, String)> {
     let me: serde_json::Value = http
         .post(url)
         .bearer_auth(token)
-        .json(&json!({ "query": "{ me { user { id } } }" }))
+        .json(&json!({ "query": "{ me { user { id email } } }" }))
         .send()
         .await?
         .json()
         .await?;
-    Ok(me["data"]["me"]["user"]["id"].as_str().context("me")?.to_owned())
-}
-
-async fn me_email(http: &reqwest::Client, url: &str, token: &str) -> Result<String> {
-    let me: serde_json::Value = http
-        .post(url)
-        .bearer_auth(token)
-        .json(&json!({ "query": "{ me { user { email } } }" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(me["data"]["me"]["user"]["email"].as_str().context("me")?.to_owned())
+    let user = &me["data"]["me"]["user"];
+    Ok((user["id"].as_str().context("me")?.to_owned(), user["email"].as_str().context("me")?.to_owned()))
 }
