@@ -143,7 +143,7 @@ impl Services {
 
     /// After a company's dashboard is asked, its past year is counted in the background, a
     /// month at a time and newest first, so that the ranges its people choose next read kept
-    /// days instead of counting them while they wait (once per `DayStore::AHEAD_AGAIN`).
+    /// days instead of counting them while they wait (again once kept days would have expired).
     fn count_ahead(&self, tenant: TenantId, time_zone: &str) {
         if !self.dashboards.following() || !self.dashboards.days.start_ahead(tenant, time_zone) {
             return;
