@@ -413,8 +413,14 @@ async fn main() -> Result<()> {
                     // A first name matches 1 in 20: the server finds a page among the newest thousand.
                     "WITH floor AS (SELECT id FROM customers WHERE tenant_id = $1 ORDER BY id DESC OFFSET 999 LIMIT 1)
                      SELECT * FROM customers WHERE tenant_id = $1 AND id >= (SELECT id FROM floor) AND id IN (
-                       SELECT customer_id FROM customer_name_keys WHERE tenant_id = $1 AND key >= $2 AND key < $3
-                         AND customer_id >= (SELECT id FROM floor))
+                       SELECT customer_id FROM (
+                         SELECT customer_id FROM customer_name_keys WHERE tenant_id = $1 AND key >= $2 AND key < $3
+                           AND customer_id >= (SELECT id FROM floor)
+                         UNION SELECT customer_id FROM customer_emails WHERE tenant_id = $1 AND email = $2
+                           AND customer_id >= (SELECT id FROM floor)
+                         UNION SELECT customer_id FROM customer_identities WHERE tenant_id = $1 AND lower(username) = $2
+                           AND customer_id >= (SELECT id FROM floor)
+                       ) found ORDER BY customer_id DESC LIMIT 21)
                      ORDER BY id DESC LIMIT 21",
                     vec![tenant_id.into(), from.into(), to.into()],
                 )]
