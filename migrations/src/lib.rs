@@ -27,6 +27,7 @@ mod m0020_import_progress;
 mod m0021_session_check;
 mod m0022_name_keys;
 mod m0023_message_days;
+mod m0024_first_reply_as_owner;
 pub mod rls;
 
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0021_session_check::Migration),
             Box::new(m0022_name_keys::Migration),
             Box::new(m0023_message_days::Migration),
+            Box::new(m0024_first_reply_as_owner::Migration),
         ]
     }
 }
