@@ -64,6 +64,15 @@ impl MigratorTrait for Migrator {
     }
 }
 
+/// Runs `sql` as written (several statements and function bodies included) on Postgres only:
+/// functions and policies that SQLite has no counterpart for.
+pub(crate) async fn postgres_only(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    manager.get_connection().execute_unprepared(sql).await.map(|_| ())
+}
+
 /// Runs each statement of `ddl` with the backend's types substituted.
 pub(crate) async fn run_ddl(manager: &SchemaManager<'_>, ddl: &str) -> Result<(), DbErr> {
     let backend = manager.get_database_backend();

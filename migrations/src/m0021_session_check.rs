@@ -22,20 +22,10 @@ END $$
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
+        crate::postgres_only(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared("DROP FUNCTION crm_session_role(uuid, uuid, uuid)")
-            .await
-            .map(|_| ())
+        crate::postgres_only(manager, "DROP FUNCTION crm_session_role(uuid, uuid, uuid)").await
     }
 }

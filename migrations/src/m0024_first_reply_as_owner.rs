@@ -23,10 +23,7 @@ ALTER TABLE messages FORCE ROW LEVEL SECURITY
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // SQLite has no policies: m0018 filled every conversation there.
-        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        crate::run_ddl(manager, UP).await
+        crate::postgres_only(manager, UP).await
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
