@@ -80,13 +80,10 @@ pub fn fill_codes(errors: &mut [ServerError]) {
 pub struct Coded(pub crate::AppSchema);
 
 impl Executor for Coded {
-    fn execute(&self, request: Request) -> impl std::future::Future<Output = Response> + Send {
-        let schema = self.0.clone();
-        async move {
-            let mut response = schema.execute(request).await;
-            fill_codes(&mut response.errors);
-            response
-        }
+    async fn execute(&self, request: Request) -> Response {
+        let mut response = self.0.execute(request).await;
+        fill_codes(&mut response.errors);
+        response
     }
 
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {

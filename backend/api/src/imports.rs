@@ -46,15 +46,12 @@ pub async fn customers(
 
 /// The column mapping (`map.<column>=<target>`) and `dryRun` from a query string.
 fn parameters(query: &str) -> Result<(Vec<(String, String)>, bool), Error> {
-    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
     let (mut mapping, mut dry_run) = (Vec::new(), false);
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (decode(key), decode(value));
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match key.strip_prefix("map.") {
-            Some(column) => mapping.push((column.to_owned(), value)),
+            Some(column) => mapping.push((column.to_owned(), value.into_owned())),
             None if key == "dryRun" => {
-                dry_run = match value.as_str() {
+                dry_run = match value.as_ref() {
                     "true" | "1" | "" => true,
                     "false" | "0" => false,
                     _ => return Err(Error::bad_input("dryRun", "dryRun is true or false")),
