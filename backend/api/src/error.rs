@@ -76,18 +76,28 @@ pub fn fill_codes(errors: &mut [ServerError]) {
 /// The schema, answering the engine's own errors with a code too. A wrapper rather than an
 /// async-graphql extension: with any extension installed, every field of every response
 /// goes through the engine's slower per-field path.
+/// It also fills in documents parsed before (`ParsedQueries`).
 #[derive(Clone)]
-pub struct Coded(pub crate::AppSchema);
+pub struct Coded {
+    schema: crate::AppSchema,
+    parsed: crate::parsed::ParsedQueries,
+}
+
+impl Coded {
+    pub fn new(schema: crate::AppSchema) -> Self {
+        Self { schema, parsed: Default::default() }
+    }
+}
 
 impl Executor for Coded {
     async fn execute(&self, request: Request) -> Response {
-        let mut response = self.0.execute(request).await;
+        let mut response = self.schema.execute(self.parsed.fill(request)).await;
         fill_codes(&mut response.errors);
         response
     }
 
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        Executor::execute_stream(&self.0, request, session_data)
+        Executor::execute_stream(&self.schema, self.parsed.fill(request), session_data)
             .map(|mut response| {
                 fill_codes(&mut response.errors);
                 response

@@ -8,6 +8,7 @@ mod http;
 mod imports;
 mod inbox_types;
 mod mutation;
+mod parsed;
 mod query;
 mod shared_reads;
 mod subscription;
@@ -86,7 +87,7 @@ pub(crate) struct ApiState {
 /// `feeds` are the process's shared subscriptions (its gauge is the caller's to read).
 pub fn router(services: Services, settings: ApiSettings, feeds: Feeds) -> Router {
     let schema = builder(&settings).data(services.clone()).data(Arc::new(subscription::EventReads::default())).finish();
-    let schema = error::Coded(schema);
+    let schema = error::Coded::new(schema);
     let state = ApiState { schema, services, settings, feeds };
     let uploads = Router::new()
         .route("/uploads", post(uploads::upload))
