@@ -1,6 +1,7 @@
 //! The customer card's tables: emails, tags, identities, merges, notes, and the timeline.
 use crate::convert::db_err;
 use crate::entities::*;
+use crate::positional::Positional;
 use crm_core::cards::{Duplicate, Identity, Merge, Moved, Note, TimelineEntries, TimelineEntry, TimelineKey};
 use crm_core::ports::Customer;
 use crm_core::{CallId, CustomerId, MergeId, MessageId, NoteId, Result, TaskId, UserId};
@@ -392,10 +393,11 @@ pub async fn timeline_entries(
         let rows = calls::Entity::find()
             .filter(calls::Column::TenantId.eq(t))
             .filter(calls::Column::Id.is_in(call_ids))
+            .into_model::<Positional<calls::Model>>()
             .all(txn)
             .await
             .map_err(db_err)?;
-        for row in rows {
+        for Positional(row) in rows {
             let call = crate::convert::call(row)?;
             found.calls.insert(call.id, call);
         }
@@ -404,10 +406,11 @@ pub async fn timeline_entries(
         let rows = messages::Entity::find()
             .filter(messages::Column::TenantId.eq(t))
             .filter(messages::Column::Id.is_in(message_ids))
+            .into_model::<Positional<messages::Model>>()
             .all(txn)
             .await
             .map_err(db_err)?;
-        for row in rows {
+        for Positional(row) in rows {
             let message = crate::inbox::message(row)?;
             found.messages.insert(message.id, message);
         }

@@ -7,6 +7,7 @@ mod entities;
 mod events;
 mod inbox;
 mod pbx;
+mod positional;
 mod tenant_tx;
 mod webhooks;
 

@@ -4,6 +4,7 @@
 use crate::convert::{self, db_err};
 use crate::entities::*;
 use crate::inbox;
+use crate::positional::Positional;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::ImportId;
@@ -26,8 +27,8 @@ use crm_core::{
 use crm_core::{DeliveryId, FieldId, WebhookId};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, FromQueryResult, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -85,6 +86,7 @@ impl SqlTenantTx {
     where
         E: EntityTrait,
         E::Model: Send + Sync,
+        Positional<E::Model>: FromQueryResult + Send + Sync,
     {
         let total = match with_total {
             true => Some(select.clone().count(&self.txn).await.map_err(db_err)?),
@@ -94,7 +96,8 @@ impl SqlTenantTx {
             Some(after) => select.filter(id.lt(after)),
             None => select,
         };
-        let mut items = select.order_by_desc(id).limit(first + 1).all(&self.txn).await.map_err(db_err)?;
+        let rows = select.order_by_desc(id).limit(first + 1).into_model::<Positional<E::Model>>().all(&self.txn);
+        let mut items: Vec<E::Model> = rows.await.map_err(db_err)?.into_iter().map(|row| row.0).collect();
         let has_next = items.len() as u64 > first;
         items.truncate(first as usize);
         Ok(Page { items, has_next, total })
