@@ -6,36 +6,63 @@ use crm_core::cards::{Duplicate, Identity, Merge, Moved, Note, TimelineEntries, 
 use crm_core::ports::Customer;
 use crm_core::{CallId, CustomerId, MergeId, MessageId, NoteId, Result, TaskId, UserId};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement, UnionType};
-use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Emails and tags of each customer in `ids`.
-pub async fn details_of(
-    txn: &DatabaseTransaction,
-    t: Uuid,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, (Vec<String>, Vec<String>)>> {
-    let mut map: HashMap<Uuid, (Vec<String>, Vec<String>)> = HashMap::new();
-    let emails = customer_emails::Entity::find()
-        .filter(customer_emails::Column::TenantId.eq(t))
-        .filter(customer_emails::Column::CustomerId.is_in(ids.iter().copied()))
-        .order_by_asc(customer_emails::Column::Position)
-        .all(txn)
-        .await
-        .map_err(db_err)?;
-    for row in emails {
-        map.entry(row.customer_id).or_default().0.push(row.email);
-    }
-    let tags = customer_tags::Entity::find()
-        .filter(customer_tags::Column::TenantId.eq(t))
-        .filter(customer_tags::Column::CustomerId.is_in(ids.iter().copied()))
-        .order_by_asc(customer_tags::Column::Tag)
-        .all(txn)
-        .await
-        .map_err(db_err)?;
-    for row in tags {
-        map.entry(row.customer_id).or_default().1.push(row.tag);
+/// A customer's phones, emails and tags, each in its stored order.
+#[derive(Debug, Default)]
+pub struct Details {
+    pub phones: Vec<String>,
+    pub emails: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// The details of these customers in one statement: a page of customers used to cost a round
+/// trip per kind of detail.
+pub async fn details_of(txn: &DatabaseTransaction, t: Uuid, ids: &[Uuid]) -> Result<HashMap<Uuid, Details>> {
+    const PHONE: i32 = 0;
+    const EMAIL: i32 = 1;
+    const TAG: i32 = 2;
+    let part = |table: Alias, kind: i32, position: Option<&str>, value: &str| {
+        let mut select = Query::select();
+        select
+            .expr_as(Expr::col(Alias::new("customer_id")), Alias::new("customer_id"))
+            .expr_as(Expr::val(kind), Alias::new("kind"))
+            .expr_as(position.map_or(Expr::val(0i32), |p| Expr::col(Alias::new(p))), Alias::new("position"))
+            .expr_as(Expr::col(Alias::new(value)), Alias::new("value"))
+            .from(table)
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(t))
+            .and_where(Expr::col(Alias::new("customer_id")).is_in(ids.iter().copied()));
+        select
+    };
+    let mut all = part(Alias::new("customer_phones"), PHONE, Some("position"), "e164");
+    all.union(UnionType::All, part(Alias::new("customer_emails"), EMAIL, Some("position"), "email"))
+        .union(UnionType::All, part(Alias::new("customer_tags"), TAG, None, "tag"));
+    let found = Alias::new("found");
+    let query = Query::select()
+        .columns([Alias::new("customer_id"), Alias::new("kind"), Alias::new("value")])
+        .from_subquery(all, found)
+        .order_by(Alias::new("kind"), Order::Asc)
+        .order_by(Alias::new("position"), Order::Asc)
+        .order_by(Alias::new("value"), Order::Asc)
+        .to_owned();
+    let rows = txn.query_all(&query).await.map_err(db_err)?;
+    let mut map: HashMap<Uuid, Details> = HashMap::new();
+    for row in rows {
+        let customer: Uuid = row.try_get_by_index(0).map_err(db_err)?;
+        let kind: i32 = row.try_get_by_index(1).map_err(db_err)?;
+        let value: String = row.try_get_by_index(2).map_err(db_err)?;
+        let details = map.entry(customer).or_default();
+        match kind {
+            PHONE => details.phones.push(value),
+            EMAIL => details.emails.push(value),
+            _ => details.tags.push(value),
+        }
     }
     Ok(map)
 }

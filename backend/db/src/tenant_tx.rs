@@ -58,21 +58,6 @@ impl SqlTenantTx {
         Ok(())
     }
 
-    async fn phones_of(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>> {
-        let rows = customer_phones::Entity::find()
-            .filter(customer_phones::Column::TenantId.eq(self.t()))
-            .filter(customer_phones::Column::CustomerId.is_in(ids.iter().copied()))
-            .order_by_asc(customer_phones::Column::Position)
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?;
-        let mut map: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for row in rows {
-            map.entry(row.customer_id).or_default().push(row.e164);
-        }
-        Ok(map)
-    }
-
     /// One page of `select`, newest first by its UUIDv7 `id`, after the cursor, with the total
     /// when asked for.
     async fn page<E>(
@@ -218,8 +203,7 @@ impl SqlTenantTx {
     fn customer(
         &self,
         m: customers::Model,
-        phones: Vec<String>,
-        (emails, tags): (Vec<String>, Vec<String>),
+        crate::cards::Details { phones, emails, tags }: crate::cards::Details,
     ) -> Customer {
         // Written by us as a JSON object; anything else reads as no values rather than failing.
         let fields = serde_json::from_str(&m.fields).unwrap_or_default();
@@ -894,10 +878,9 @@ impl TenantTx for SqlTenantTx {
     async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
         let row = customers::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        let phones = self.phones_of(&[row.id]).await?.remove(&row.id).unwrap_or_default();
         let details =
             crate::cards::details_of(&self.txn, self.t(), &[row.id]).await?.remove(&row.id).unwrap_or_default();
-        Ok(Some(SqlTenantTx::customer(self, row, phones, details)))
+        Ok(Some(SqlTenantTx::customer(self, row, details)))
     }
 
     async fn customers(&mut self, query: &CustomerQuery) -> Result<Page<Customer>> {
@@ -938,14 +921,12 @@ impl TenantTx for SqlTenantTx {
             (None, None) => self.page(select, customers::Column::Id, after, query.first, query.with_total).await?,
         };
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut phones = self.phones_of(&ids).await?;
         let mut details = crate::cards::details_of(&self.txn, self.t(), &ids).await?;
         let items = rows
             .into_iter()
             .map(|row| {
-                let p = phones.remove(&row.id).unwrap_or_default();
                 let d = details.remove(&row.id).unwrap_or_default();
-                SqlTenantTx::customer(self, row, p, d)
+                SqlTenantTx::customer(self, row, d)
             })
             .collect();
         Ok(Page { items, has_next, total })
