@@ -1,6 +1,6 @@
 //! Domain events and the bus that carries them between processes.
 use crate::calls::CallStatus;
-use crate::{CallId, ConversationId, CustomerId, MessageId, Result, TenantId};
+use crate::{CallId, ConversationId, CustomerId, MessageId, Result, TenantId, UserId};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,11 @@ pub enum EventKind {
         call_id: CallId,
         status: CallStatus,
     },
+    /// Someone's sessions or role changed (a logout, a revoked session, a new role): what
+    /// processes keep of session checks for the company is asked again.
+    AccessChanged {
+        user_id: UserId,
+    },
 }
 
 /// Every event belongs to one tenant; subscribers only ever see their own tenant's.
@@ -58,4 +63,27 @@ pub trait EventBus: Send + Sync + 'static {
     /// Live subscriptions in this process (a gauge in /metrics; tests wait on it).
     fn subscribers(&self) -> usize;
     async fn ping(&self) -> Result<()>;
+}
+
+/// The bus as one process sees it, for unit tests.
+#[cfg(test)]
+pub(crate) struct LocalBus(pub tokio::sync::broadcast::Sender<Event>);
+
+#[cfg(test)]
+#[async_trait]
+impl EventBus for LocalBus {
+    async fn publish(&self, event: Event) -> Result<()> {
+        let _ = self.0.send(event);
+        Ok(())
+    }
+    fn subscribe(&self) -> BoxStream<'static, Event> {
+        let rx = self.0.subscribe();
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.ok().map(|e| (e, rx)) }))
+    }
+    fn subscribers(&self) -> usize {
+        self.0.receiver_count()
+    }
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }

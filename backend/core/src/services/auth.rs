@@ -139,7 +139,7 @@ impl Services {
                 .await?;
         if !fresh {
             tx.revoke_session(session_id).await?;
-            tx.commit().await?;
+            self.commit_access_change(tx, session.user_id).await?;
             tracing::warn!(tenant = %opaque.tenant, session = %session_id, "refresh token reused; session revoked");
             return Err(Error::Unauthenticated);
         }
@@ -163,17 +163,38 @@ impl Services {
         };
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         tx.revoke_session(session_id).await?;
-        tx.commit().await
+        self.commit_access_change(tx, principal.user_id).await
+    }
+
+    /// Commits a change to someone's sessions or role, and has every process ask again about
+    /// the company's sessions: this one now, the others through the event stored with it.
+    pub(super) async fn commit_access_change(&self, tx: Box<dyn TenantTx>, user_id: UserId) -> Result<()> {
+        let tenant = tx.tenant_id();
+        let committed = self.commit_announcing(tx, [crate::events::EventKind::AccessChanged { user_id }]).await;
+        self.session_checks.drop_tenant(tenant);
+        committed
     }
 
     /// Checks an `Authorization: Bearer` value: an API token or an access JWT.
-    /// The session, membership and token are re-read, so revocations apply on the next request.
+    /// The session, membership and token are re-read, so revocations apply on the next request
+    /// (an access token's session at most a second later when the change was made elsewhere
+    /// and its event was lost: see `session_checks`).
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
         if token::is_api_token(bearer) {
             return self.authenticate_api_token(bearer).await;
         }
         let claims = self.jwt.verify(bearer)?;
-        let role = self.db.session_role(claims.tid, claims.sid, claims.sub).await?.ok_or(Error::Unauthenticated)?;
+        let key = (claims.tid, claims.sid, claims.sub);
+        let role = match self.session_checks.role(key) {
+            Some(role) => role,
+            None => {
+                let generation = self.session_checks.generation();
+                let role =
+                    self.db.session_role(claims.tid, claims.sid, claims.sub).await?.ok_or(Error::Unauthenticated)?;
+                self.session_checks.keep(&self.bus, key, role, generation);
+                role
+            }
+        };
         Ok(Principal {
             tenant_id: claims.tid,
             user_id: claims.sub,

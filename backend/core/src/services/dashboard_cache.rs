@@ -136,30 +136,8 @@ impl DashboardCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Event;
-    use crate::{CustomerId, Result};
-    use futures::stream::BoxStream;
-
-    /// The bus as one process sees it.
-    struct LocalBus(tokio::sync::broadcast::Sender<Event>);
-
-    #[async_trait::async_trait]
-    impl EventBus for LocalBus {
-        async fn publish(&self, event: Event) -> Result<()> {
-            let _ = self.0.send(event);
-            Ok(())
-        }
-        fn subscribe(&self) -> BoxStream<'static, Event> {
-            let rx = self.0.subscribe();
-            Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.ok().map(|e| (e, rx)) }))
-        }
-        fn subscribers(&self) -> usize {
-            self.0.receiver_count()
-        }
-        async fn ping(&self) -> Result<()> {
-            Ok(())
-        }
-    }
+    use crate::CustomerId;
+    use crate::events::{Event, LocalBus};
 
     fn board(open: u64) -> Dashboard {
         let day = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();

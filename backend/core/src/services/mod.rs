@@ -14,6 +14,7 @@ mod ingest;
 mod limiter;
 mod live_events;
 mod pbx_servers;
+mod session_checks;
 mod telephony;
 mod uploads;
 mod users;
@@ -103,6 +104,8 @@ pub struct Services {
     webhook_poster: Option<Arc<dyn crate::webhooks::WebhookPoster>>,
     /// Dashboards computed lately (see `dashboard_cache`).
     dashboards: Arc<dashboard_cache::DashboardCache>,
+    /// Sessions checked lately (see `session_checks`).
+    session_checks: Arc<session_checks::SessionChecks>,
     /// The first retry's wait; later ones double it.
     webhook_retry: std::time::Duration,
     webhook_signal: Arc<tokio::sync::Notify>,
@@ -140,6 +143,7 @@ impl Services {
             webhook_poster: None,
             webhook_retry: std::time::Duration::from_secs(10),
             dashboards: Arc::default(),
+            session_checks: Arc::default(),
             webhook_signal: Arc::default(),
             ingest: Arc::default(),
             published: Arc::default(),

@@ -113,7 +113,7 @@ impl Services {
         }
         tx.set_role(user, role).await?;
         let member = tx.member(user).await?.ok_or(Error::NotFound)?;
-        tx.commit().await?;
+        self.commit_access_change(tx, user).await?;
         Ok(member)
     }
 }

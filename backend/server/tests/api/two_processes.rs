@@ -97,3 +97,33 @@ async fn a_subscriber_on_one_process_sees_a_change_made_through_another() {
     assert_eq!(event["customerChanged"]["customerId"], created["createCustomer"]["id"]);
     assert_eq!(event["customerChanged"]["customer"]["name"], "Made on two");
 }
+
+#[tokio::test]
+async fn a_logout_through_one_process_ends_the_session_on_the_other() {
+    let Some(redis) = env("CRM_TEST_REDIS_URL").filter(|_| on_postgres()) else {
+        eprintln!("needs CRM_TEST_DATABASE=postgres and CRM_TEST_REDIS_URL");
+        return;
+    };
+    let (app_url, admin_url) = postgres_database().await;
+    let data = tempfile::tempdir().unwrap();
+    let one = start(&app_url, &admin_url, &redis, data.path());
+    let two = start(&app_url, &admin_url, &redis, data.path());
+    let http = reqwest::Client::new();
+    let gql_one = Gql::new(http.clone(), format!("http://{}/graphql", one.addr));
+    let gql_two = Gql::new(http, format!("http://{}/graphql", two.addr));
+    let owner = gql_one.sign_up("Acme", "ann@acme.test").await;
+    let me = "{ me { user { id } } }";
+
+    // Process two checks the session, and keeps the answer for a second.
+    gql_two.with_token(&owner.access).ok(me, json!({})).await;
+    gql_one.with_token(&owner.access).ok("mutation { logout }", json!({})).await;
+    let logged_out = std::time::Instant::now();
+    // The logout's event reaches process two well before that second is over.
+    crm_testkit::wait_for("process two to refuse the token", std::time::Duration::from_secs(10), || {
+        let two = gql_two.with_token(&owner.access);
+        async move { (two.code(me, json!({})).await == "UNAUTHENTICATED").then_some(()) }
+    })
+    .await;
+    let took = logged_out.elapsed();
+    assert!(took < std::time::Duration::from_millis(900), "process two refused the token after {took:?}");
+}

@@ -1,0 +1,130 @@
+//! Recent session checks. Every request with an access token used to ask the database whether
+//! its session still stands and with which role: at 2,000 requests a second from one manager's
+//! tabs, the same answer 2,000 times. An answer is now kept for `FRESH_FOR`. A logout, a revoked
+//! session or a changed role drops its company's answers here at once, and in every other process
+//! through the event bus (`EventKind::AccessChanged`, stored with the change, so it is delivered
+//! even when the bus was down). `FRESH_FOR` bounds what a lost event could keep alive.
+use crate::events::{EventBus, EventKind};
+use crate::{Role, SessionId, TenantId, UserId};
+use futures::StreamExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// The longest an answer is used without asking the database again.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+type Key = (TenantId, SessionId, UserId);
+
+#[derive(Default)]
+pub struct SessionChecks {
+    answers: Mutex<crate::pruned_map::PrunedMap<Key, (Role, Instant)>>,
+    /// Bumped by every drop: an answer read before one is not kept.
+    generation: AtomicU64,
+    listening: AtomicBool,
+}
+
+impl SessionChecks {
+    /// The kept role of this session, when it was checked lately and nothing changed since.
+    pub fn role(&self, key: Key) -> Option<Role> {
+        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers.get(&key).filter(|(_, at)| at.elapsed() < FRESH_FOR).map(|(role, _)| *role)
+    }
+
+    /// What to hand back to `keep`: answers read from now on may be kept unless a drop comes first.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps an answer read from the database, unless a drop happened since `generation`, or
+    /// this process does not follow the bus (it would not hear of other processes' changes).
+    pub fn keep(self: &Arc<Self>, bus: &Arc<dyn EventBus>, key: Key, role: Role, generation: u64) {
+        if !self.listen(bus) {
+            return;
+        }
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) == generation {
+            answers.prune(|_, (_, at)| at.elapsed() < FRESH_FOR);
+            answers.insert(key, (role, Instant::now()));
+        }
+    }
+
+    /// Someone's access in `tenant` changed: its answers are asked again.
+    pub fn drop_tenant(&self, tenant: TenantId) {
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        answers.retain(|key, _| key.0 != tenant);
+    }
+
+    fn listen(self: &Arc<Self>, bus: &Arc<dyn EventBus>) -> bool {
+        if self.listening.swap(true, Ordering::AcqRel) {
+            return true;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.listening.store(false, Ordering::Release);
+            return false;
+        };
+        let mut events = bus.subscribe();
+        let checks: Weak<Self> = Arc::downgrade(self);
+        runtime.spawn(async move {
+            while let Some(event) = events.next().await {
+                let Some(checks) = checks.upgrade() else { return };
+                if let EventKind::AccessChanged { .. } = event.kind {
+                    checks.drop_tenant(event.tenant_id);
+                }
+            }
+            // The stream ended: nothing kept can be trusted, and nothing is kept until it is back.
+            if let Some(checks) = checks.upgrade() {
+                let mut answers = checks.answers.lock().unwrap_or_else(|e| e.into_inner());
+                checks.generation.fetch_add(1, Ordering::AcqRel);
+                answers.clear();
+                checks.listening.store(false, Ordering::Release);
+            }
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SessionId;
+    use crate::events::{Event, LocalBus};
+    use tokio::sync::broadcast;
+
+    #[tokio::test]
+    async fn an_answer_is_kept_until_its_company_s_access_changes_anywhere() {
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus(broadcast::channel(16).0));
+        let checks = Arc::new(SessionChecks::default());
+        let (tenant, other) = (TenantId::new(), TenantId::new());
+        let key = (tenant, SessionId::new(), UserId::new());
+        let elsewhere = (other, SessionId::new(), UserId::new());
+        checks.keep(&bus, key, Role::Admin, checks.generation());
+        checks.keep(&bus, elsewhere, Role::Agent, checks.generation());
+        assert_eq!(checks.role(key), Some(Role::Admin));
+
+        // Another process demotes someone of `tenant`: only its answers go.
+        bus.publish(Event::new(tenant, EventKind::AccessChanged { user_id: key.2 })).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while checks.role(key).is_some() {
+            assert!(Instant::now() < deadline, "the event reached the checks");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(checks.role(elsewhere), Some(Role::Agent));
+
+        // An answer read before a drop is not kept: it may predate the change.
+        let before = checks.generation();
+        checks.drop_tenant(tenant);
+        checks.keep(&bus, key, Role::Admin, before);
+        assert_eq!(checks.role(key), None);
+    }
+
+    #[test]
+    fn nothing_is_kept_without_a_runtime_to_follow_the_bus() {
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus(broadcast::channel(16).0));
+        let checks = Arc::new(SessionChecks::default());
+        let key = (TenantId::new(), SessionId::new(), UserId::new());
+        checks.keep(&bus, key, Role::Admin, checks.generation());
+        assert_eq!(checks.role(key), None);
+    }
+}
