@@ -7,10 +7,9 @@ use crate::dashboard::Dashboard;
 use crate::events::{ChangeKind, EventBus, EventKind};
 use crate::{TenantId, UserId};
 use chrono::NaiveDate;
-use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The longest a dashboard is served without a change event (a task closed on another process).
@@ -52,7 +51,7 @@ impl DashboardCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = crate::Result<Dashboard>>,
     {
-        if !self.listen(bus) {
+        if !super::follow::follow(self, bus) {
             return compute().await;
         }
         if let Some(hit) = self.lookup(&key) {
@@ -102,34 +101,24 @@ impl DashboardCache {
     pub(super) fn following(&self) -> bool {
         self.listening.load(Ordering::Acquire)
     }
+}
 
-    /// Follows the bus (once); false while it cannot, so nothing is served from the cache then.
-    fn listen(self: &Arc<Self>, bus: &Arc<dyn EventBus>) -> bool {
-        if self.listening.swap(true, Ordering::AcqRel) {
-            return true;
+impl super::follow::Follower for DashboardCache {
+    fn listening(&self) -> &AtomicBool {
+        &self.listening
+    }
+
+    fn on_event(&self, event: crate::events::Event) {
+        self.invalidate(event.tenant_id);
+        if let EventKind::CustomerChanged { change: ChangeKind::Deleted, .. } = event.kind {
+            self.days.forget(event.tenant_id);
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.listening.store(false, Ordering::Release);
-            return false;
-        };
-        let mut events = bus.subscribe();
-        let cache: Weak<Self> = Arc::downgrade(self);
-        runtime.spawn(async move {
-            while let Some(event) = events.next().await {
-                let Some(cache) = cache.upgrade() else { return };
-                cache.invalidate(event.tenant_id);
-                if let EventKind::CustomerChanged { change: ChangeKind::Deleted, .. } = event.kind {
-                    cache.days.forget(event.tenant_id);
-                }
-            }
-            // The stream ended: forget everything and start again on the next read.
-            if let Some(cache) = cache.upgrade() {
-                cache.state.lock().unwrap_or_else(|e| e.into_inner()).entries.clear();
-                cache.days.clear();
-                cache.listening.store(false, Ordering::Release);
-            }
-        });
-        true
+    }
+
+    /// Forgets everything, to start again on the next read.
+    fn on_end(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).entries.clear();
+        self.days.clear();
     }
 }
 

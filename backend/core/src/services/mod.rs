@@ -8,6 +8,7 @@ mod customers;
 mod dashboard;
 mod dashboard_cache;
 mod dashboard_days;
+mod follow;
 mod imports;
 mod inbox;
 mod ingest;

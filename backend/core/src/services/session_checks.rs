@@ -6,9 +6,8 @@
 //! even when the bus was down). `FRESH_FOR` bounds what a lost event could keep alive.
 use crate::events::{EventBus, EventKind};
 use crate::{Role, SessionId, TenantId, UserId};
-use futures::StreamExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The longest an answer is used without asking the database again.
@@ -39,7 +38,7 @@ impl SessionChecks {
     /// Keeps an answer read from the database, unless a drop happened since `generation`, or
     /// this process does not follow the bus (it would not hear of other processes' changes).
     pub fn keep(self: &Arc<Self>, bus: &Arc<dyn EventBus>, key: Key, role: Role, generation: u64) {
-        if !self.listen(bus) {
+        if !super::follow::follow(self, bus) {
             return;
         }
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
@@ -55,33 +54,24 @@ impl SessionChecks {
         self.generation.fetch_add(1, Ordering::AcqRel);
         answers.retain(|key, _| key.0 != tenant);
     }
+}
 
-    fn listen(self: &Arc<Self>, bus: &Arc<dyn EventBus>) -> bool {
-        if self.listening.swap(true, Ordering::AcqRel) {
-            return true;
+impl super::follow::Follower for SessionChecks {
+    fn listening(&self) -> &AtomicBool {
+        &self.listening
+    }
+
+    fn on_event(&self, event: crate::events::Event) {
+        if let EventKind::AccessChanged { .. } = event.kind {
+            self.drop_tenant(event.tenant_id);
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.listening.store(false, Ordering::Release);
-            return false;
-        };
-        let mut events = bus.subscribe();
-        let checks: Weak<Self> = Arc::downgrade(self);
-        runtime.spawn(async move {
-            while let Some(event) = events.next().await {
-                let Some(checks) = checks.upgrade() else { return };
-                if let EventKind::AccessChanged { .. } = event.kind {
-                    checks.drop_tenant(event.tenant_id);
-                }
-            }
-            // The stream ended: nothing kept can be trusted, and nothing is kept until it is back.
-            if let Some(checks) = checks.upgrade() {
-                let mut answers = checks.answers.lock().unwrap_or_else(|e| e.into_inner());
-                checks.generation.fetch_add(1, Ordering::AcqRel);
-                answers.clear();
-                checks.listening.store(false, Ordering::Release);
-            }
-        });
-        true
+    }
+
+    /// Nothing kept can be trusted, and nothing is kept until the bus is followed again.
+    fn on_end(&self) {
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        answers.clear();
     }
 }
 

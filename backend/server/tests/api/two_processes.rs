@@ -63,11 +63,20 @@ pub fn spawn_crm(settings: &[(&str, &str)]) -> Server {
     Server { child, addr }
 }
 
-#[tokio::test]
-async fn a_subscriber_on_one_process_sees_a_change_made_through_another() {
+/// Two processes on one fresh database and Redis, and a client of each; None (the test is
+/// skipped) without Postgres and Redis.
+struct Pair {
+    one: Server,
+    _two: Server,
+    _data: tempfile::TempDir,
+    gql_one: Gql,
+    gql_two: Gql,
+}
+
+async fn pair() -> Option<Pair> {
     let Some(redis) = env("CRM_TEST_REDIS_URL").filter(|_| on_postgres()) else {
         eprintln!("needs CRM_TEST_DATABASE=postgres and CRM_TEST_REDIS_URL");
-        return;
+        return None;
     };
     let (app_url, admin_url) = postgres_database().await;
     let data = tempfile::tempdir().unwrap();
@@ -76,6 +85,14 @@ async fn a_subscriber_on_one_process_sees_a_change_made_through_another() {
     let http = reqwest::Client::new();
     let gql_one = Gql::new(http.clone(), format!("http://{}/graphql", one.addr));
     let gql_two = Gql::new(http, format!("http://{}/graphql", two.addr));
+    Some(Pair { one, _two: two, _data: data, gql_one, gql_two })
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_process_sees_a_change_made_through_another() {
+    // Bound whole: the processes live as long as the pair.
+    let Some(pair) = pair().await else { return };
+    let (one, gql_one, gql_two) = (&pair.one, &pair.gql_one, &pair.gql_two);
 
     let owner = gql_one.sign_up("Acme", "ann@acme.test").await;
     let mut sub = Subscriber::connect(&format!("ws://{}/graphql/ws", one.addr), Some(&owner.access), CHANGES).await;
@@ -100,17 +117,8 @@ async fn a_subscriber_on_one_process_sees_a_change_made_through_another() {
 
 #[tokio::test]
 async fn a_logout_through_one_process_ends_the_session_on_the_other() {
-    let Some(redis) = env("CRM_TEST_REDIS_URL").filter(|_| on_postgres()) else {
-        eprintln!("needs CRM_TEST_DATABASE=postgres and CRM_TEST_REDIS_URL");
-        return;
-    };
-    let (app_url, admin_url) = postgres_database().await;
-    let data = tempfile::tempdir().unwrap();
-    let one = start(&app_url, &admin_url, &redis, data.path());
-    let two = start(&app_url, &admin_url, &redis, data.path());
-    let http = reqwest::Client::new();
-    let gql_one = Gql::new(http.clone(), format!("http://{}/graphql", one.addr));
-    let gql_two = Gql::new(http, format!("http://{}/graphql", two.addr));
+    let Some(pair) = pair().await else { return };
+    let (gql_one, gql_two) = (&pair.gql_one, &pair.gql_two);
     let owner = gql_one.sign_up("Acme", "ann@acme.test").await;
     let me = "{ me { user { id } } }";
 
