@@ -1,9 +1,10 @@
 //! Recent session checks. Every request with an access token used to ask the database whether
-//! its session still stands and with which role: at 2,000 requests a second from one manager's
-//! tabs, the same answer 2,000 times. An answer is now kept for `FRESH_FOR`. A logout, a revoked
-//! session or a changed role drops its company's answers here at once, and in every other process
-//! through the event bus (`EventKind::AccessChanged`, stored with the change, so it is delivered
-//! even when the bus was down). `FRESH_FOR` bounds what a lost event could keep alive.
+//! its session still stands and with which role: a round trip per request for an answer that
+//! rarely changes (the web app's screens and live views ask many times a minute with one token).
+//! An answer is now kept for `FRESH_FOR`. A logout, a revoked session or a changed role drops
+//! its company's answers here at once, and in every other process through the event bus
+//! (`EventKind::AccessChanged`, stored with the change, so it is delivered even when the bus
+//! was down). `FRESH_FOR` bounds what a lost event could keep alive.
 use crate::events::{EventBus, EventKind};
 use crate::{Role, SessionId, TenantId, UserId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
