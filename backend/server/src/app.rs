@@ -135,6 +135,7 @@ impl App {
                 Arc::new(crate::webhook_poster::HttpPoster::new()),
                 std::time::Duration::from_secs(config.webhook_retry_secs.max(1)),
             );
+        services.follow_access_changes();
         let spool = Spool::open(config.data_dir.join("spool"), store.clone())
             .await
             .context("cannot create the recording spool")?;

@@ -175,6 +175,12 @@ impl Services {
         committed
     }
 
+    /// Starts following the bus for session checks (see `session_checks`); the server calls it
+    /// as it starts.
+    pub fn follow_access_changes(&self) {
+        self.session_checks.follow(&self.bus);
+    }
+
     /// Checks an `Authorization: Bearer` value: an API token or an access JWT.
     /// The session, membership and token are re-read, so revocations apply on the next request
     /// (an access token's session at most a second later when the change was made elsewhere

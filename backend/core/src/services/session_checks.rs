@@ -49,6 +49,12 @@ impl SessionChecks {
         }
     }
 
+    /// Follows the bus now rather than on the first check, so the process's count of bus
+    /// subscribers (which says when a subscription listens) already includes this one.
+    pub fn follow(self: &Arc<Self>, bus: &Arc<dyn EventBus>) {
+        super::follow::follow(self, bus);
+    }
+
     /// Someone's access in `tenant` changed: its answers are asked again.
     pub fn drop_tenant(&self, tenant: TenantId) {
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());

@@ -95,15 +95,17 @@ async fn a_subscriber_on_one_process_sees_a_change_made_through_another() {
     let (one, gql_one, gql_two) = (&pair.one, &pair.gql_one, &pair.gql_two);
 
     let owner = gql_one.sign_up("Acme", "ann@acme.test").await;
-    let mut sub = Subscriber::connect(&format!("ws://{}/graphql/ws", one.addr), Some(&owner.access), CHANGES).await;
-    // The subscription is live on process one once its gauge says so.
+    // The subscription is live on process one once its gauge of bus streams grows.
     let metrics_url = format!("http://{}/metrics", one.addr);
-    crm_testkit::wait_for("the subscription to start", std::time::Duration::from_secs(10), || {
-        let url = metrics_url.clone();
-        async move {
-            let text = reqwest::get(url).await.ok()?.text().await.ok()?;
-            text.lines().any(|l| l.starts_with("crm_event_subscribers ") && !l.ends_with(" 0")).then_some(())
-        }
+    let streams = || async {
+        let text = reqwest::get(metrics_url.clone()).await.ok()?.text().await.ok()?;
+        let line = text.lines().find(|l| l.starts_with("crm_event_subscribers "))?;
+        line.split_whitespace().last()?.parse::<f64>().ok()
+    };
+    let before = streams().await.expect("process one reports its bus streams");
+    let mut sub = Subscriber::connect(&format!("ws://{}/graphql/ws", one.addr), Some(&owner.access), CHANGES).await;
+    crm_testkit::wait_for("the subscription to start", std::time::Duration::from_secs(10), || async {
+        streams().await.filter(|now| *now > before).map(|_| ())
     })
     .await;
     let created = gql_two
