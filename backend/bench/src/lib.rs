@@ -35,6 +35,53 @@ pub struct Row {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub errors: usize,
+    /// CPU per request over the measured run, in microseconds.
+    pub cpu: Cpu,
+}
+
+/// CPU time of the processes on this machine that serve a workload: the server (`crm`),
+/// Postgres's backends and this load generator. Per request, it does not move with how busy
+/// the machine is the way rates do, so two runs compare.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu {
+    pub server: f64,
+    pub postgres: f64,
+    pub client: f64,
+}
+
+impl Cpu {
+    /// Seconds of CPU so far (`/proc/<pid>/stat`, in clock ticks of 1/100 s on Linux).
+    pub fn now() -> Self {
+        const TICKS_PER_SECOND: f64 = 100.0;
+        let own = std::process::id().to_string();
+        let mut cpu = Cpu::default();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return cpu };
+        for entry in entries.flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+            let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            let seconds = (ticks(11) + ticks(12)) / TICKS_PER_SECOND;
+            match &stat[open + 1..close] {
+                _ if pid == own => cpu.client += seconds,
+                "crm" => cpu.server += seconds,
+                "postgres" => cpu.postgres += seconds,
+                _ => {}
+            }
+        }
+        cpu
+    }
+
+    /// Microseconds per request between two readings.
+    fn per_request(before: Cpu, after: Cpu, requests: usize) -> Self {
+        let per = |a: f64, b: f64| if requests == 0 { 0.0 } else { (b - a) * 1e6 / requests as f64 };
+        Cpu {
+            server: per(before.server, after.server),
+            postgres: per(before.postgres, after.postgres),
+            client: per(before.client, after.client),
+        }
+    }
 }
 
 /// How a workload is run: clients at once, for how long after a warm-up.
@@ -78,9 +125,14 @@ where
             (latencies, errors)
         })
     });
+    let loops = tokio::spawn(join_all(loops));
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_before = Cpu::now();
+    tokio::time::sleep_until(until.into()).await;
+    let cpu_after = Cpu::now();
     let mut all = Vec::new();
     let mut errors = 0;
-    for result in join_all(loops).await {
+    for result in loops.await? {
         let (latencies, e) = result?;
         all.extend(latencies);
         errors += e;
@@ -96,5 +148,6 @@ where
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         errors,
+        cpu: Cpu::per_request(cpu_before, cpu_after, all.len() + errors),
     })
 }

@@ -455,14 +455,14 @@ async fn main() -> Result<()> {
     }
 
     println!(
-        "| workload ({} clients, {} s each) | over HTTP: req/s, p50 / p99 ms | its SQL alone: req/s, p50 / p99 ms | p99 ratio | errors |",
+        "| workload ({} clients, {} s each) | over HTTP: req/s, p50 / p99 ms | its SQL alone: req/s, p50 / p99 ms | p99 ratio | errors | CPU µs per request over HTTP: server / Postgres / clients | its SQL alone: Postgres / clients |",
         LOAD.clients,
         LOAD.run.as_secs()
     );
-    println!("|---|---|---|---:|---:|");
+    println!("|---|---|---|---:|---:|---|---|");
     for (api, base) in rows {
         println!(
-            "| {} | {:.0}, {:.1} / {:.1} | {:.0}, {:.1} / {:.1} | {:.1} | {} |",
+            "| {} | {:.0}, {:.1} / {:.1} | {:.0}, {:.1} / {:.1} | {:.1} | {} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} |",
             api.name,
             api.throughput,
             api.p50_ms,
@@ -471,7 +471,12 @@ async fn main() -> Result<()> {
             base.p50_ms,
             base.p99_ms,
             api.p99_ms / base.p99_ms.max(0.001),
-            api.errors + base.errors
+            api.errors + base.errors,
+            api.cpu.server,
+            api.cpu.postgres,
+            api.cpu.client,
+            base.cpu.postgres,
+            base.cpu.client,
         );
     }
     Ok(())
