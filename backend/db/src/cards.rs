@@ -13,7 +13,6 @@ use sea_orm::{
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Emails and tags of each customer in `ids`.
 /// A customer's phones, emails and tags, each in its stored order.
 #[derive(Debug, Default)]
 pub struct Details {
@@ -22,8 +21,8 @@ pub struct Details {
     pub tags: Vec<String>,
 }
 
-/// The details of these customers in one statement: a page of customers used to cost a round
-/// trip per kind of detail.
+/// The details of each customer in `ids`, in one statement: a page of customers used to cost a
+/// round trip per kind of detail. Tags have no position and come in alphabetical order.
 pub async fn details_of(txn: &DatabaseTransaction, t: Uuid, ids: &[Uuid]) -> Result<HashMap<Uuid, Details>> {
     const PHONE: i32 = 0;
     const EMAIL: i32 = 1;
