@@ -5,7 +5,9 @@ use crate::positional::Positional;
 use crm_core::cards::{Duplicate, Identity, Merge, Moved, Note, TimelineEntries, TimelineEntry, TimelineKey};
 use crm_core::ports::Customer;
 use crm_core::{CallId, CustomerId, MergeId, MessageId, NoteId, Result, TaskId, UserId};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement, UnionType};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, Func, IntoTableRef, Order, Query, SelectStatement, TableRef, UnionType,
+};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Set,
@@ -27,21 +29,41 @@ pub async fn details_of(txn: &DatabaseTransaction, t: Uuid, ids: &[Uuid]) -> Res
     const PHONE: i32 = 0;
     const EMAIL: i32 = 1;
     const TAG: i32 = 2;
-    let part = |table: Alias, kind: i32, position: Option<&str>, value: &str| {
+    // One select per kind, named by the entity's own columns; tags have no position.
+    let part = |table: TableRef, kind: i32, [tenant, customer, position, value]: [Expr; 4]| {
         let mut select = Query::select();
         select
-            .expr_as(Expr::col(Alias::new("customer_id")), Alias::new("customer_id"))
+            .expr_as(customer.clone(), Alias::new("customer_id"))
             .expr_as(Expr::val(kind), Alias::new("kind"))
-            .expr_as(position.map_or(Expr::val(0i32), |p| Expr::col(Alias::new(p))), Alias::new("position"))
-            .expr_as(Expr::col(Alias::new(value)), Alias::new("value"))
+            .expr_as(position, Alias::new("position"))
+            .expr_as(value, Alias::new("value"))
             .from(table)
-            .and_where(Expr::col(Alias::new("tenant_id")).eq(t))
-            .and_where(Expr::col(Alias::new("customer_id")).is_in(ids.iter().copied()));
+            .and_where(tenant.eq(t))
+            .and_where(customer.is_in(ids.iter().copied()));
         select
     };
-    let mut all = part(Alias::new("customer_phones"), PHONE, Some("position"), "e164");
-    all.union(UnionType::All, part(Alias::new("customer_emails"), EMAIL, Some("position"), "email"))
-        .union(UnionType::All, part(Alias::new("customer_tags"), TAG, None, "tag"));
+    use {customer_emails::Column as E, customer_phones::Column as P, customer_tags::Column as T};
+    let mut all = part(
+        customer_phones::Entity.into_table_ref(),
+        PHONE,
+        [Expr::col(P::TenantId), Expr::col(P::CustomerId), Expr::col(P::Position), Expr::col(P::E164)],
+    );
+    all.union(
+        UnionType::All,
+        part(
+            customer_emails::Entity.into_table_ref(),
+            EMAIL,
+            [Expr::col(E::TenantId), Expr::col(E::CustomerId), Expr::col(E::Position), Expr::col(E::Email)],
+        ),
+    )
+    .union(
+        UnionType::All,
+        part(
+            customer_tags::Entity.into_table_ref(),
+            TAG,
+            [Expr::col(T::TenantId), Expr::col(T::CustomerId), Expr::val(0i32), Expr::col(T::Tag)],
+        ),
+    );
     let found = Alias::new("found");
     let query = Query::select()
         .columns([Alias::new("customer_id"), Alias::new("kind"), Alias::new("value")])
