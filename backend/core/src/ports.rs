@@ -202,6 +202,9 @@ pub trait Database: Send + Sync + 'static {
 pub trait TenantTx: Send {
     fn tenant_id(&self) -> TenantId;
     async fn commit(self: Box<Self>) -> Result<()>;
+    /// Ends a transaction that only read. Nothing is kept, so there is nothing to wait for: the
+    /// rollback goes out with the connection's release. A transaction that wrote must `commit`.
+    fn end_read(self: Box<Self>);
 
     /// Accounts are global, but are created inside the tenant transaction that first needs
     /// them, so a failed sign-up or invitation leaves nothing behind. `Conflict` when the email is taken.

@@ -31,6 +31,9 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
         .acquire_timeout(Duration::from_secs(10))
         // Connections are given back to Postgres once idle for a minute (it takes only so many).
         .idle_timeout(Duration::from_secs(60))
+        // sqlx already checks a connection as it comes back; checking it again as it is handed
+        // out cost a round trip per transaction. A connection idle this long is still checked.
+        .test_before_acquire_if_idle_for(Duration::from_secs(10))
         .sqlx_logging(false)
         // WAL lets readers proceed while one writer writes; the timeout queues writers.
         .map_sqlx_sqlite_opts(|o| {

@@ -232,6 +232,10 @@ impl TenantTx for SqlTenantTx {
         self.txn.commit().await.map_err(db_err)
     }
 
+    fn end_read(self: Box<Self>) {
+        // Dropping the transaction queues its rollback (sea-orm, then sqlx).
+    }
+
     async fn insert_account(&mut self, account: &Account) -> Result<()> {
         let row = accounts::ActiveModel {
             id: Set(account.id.0),

@@ -326,7 +326,7 @@ impl Services {
         }
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let page = tx.calls(&query).await?;
-        tx.commit().await?;
+        tx.end_read();
         Ok(page)
     }
 
@@ -334,7 +334,7 @@ impl Services {
         principal.require_scope("calls:read")?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let call = tx.call(id).await?.ok_or(Error::NotFound)?;
-        tx.commit().await?;
+        tx.end_read();
         Ok(call)
     }
 

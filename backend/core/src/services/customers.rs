@@ -92,7 +92,7 @@ impl Services {
         principal.require_scope("customers:read")?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
         let customer = tx.customer(id).await?.ok_or(Error::NotFound)?;
-        tx.commit().await?;
+        tx.end_read();
         Ok(customer)
     }
 
@@ -121,7 +121,7 @@ impl Services {
             return Err(Error::bad_input("tag", "a tag is 1 to 50 characters"));
         }
         let page = tx.customers(&query).await?;
-        tx.commit().await?;
+        tx.end_read();
         Ok(page)
     }
 
