@@ -9,6 +9,46 @@ use chrono::{DateTime, Utc};
 use crm_core::cards;
 use crm_core::services::{TimelineItem as DomainItem, TimelinePage};
 
+/// `timeline`'s page size when none is given.
+const TIMELINE_FIRST: i32 = 20;
+
+/// A timeline page read with its customer, and what it was asked with.
+#[derive(Debug)]
+pub struct TimelineRead {
+    first: u64,
+    after: Option<String>,
+    page: TimelinePage,
+}
+
+/// The customer `ctx` resolves, with their timeline's page read in the same transaction when
+/// the selection asks for one `timeline` (the card as the app opens it); otherwise the card.
+pub async fn customer_and_timeline(ctx: &Context<'_>, id: crm_core::CustomerId) -> ApiResult<Customer> {
+    let (services, principal) = (services(ctx), principal(ctx)?);
+    let Some((first, after)) = timeline_asked(ctx) else {
+        return Ok(services.customer(principal, id).await?.into());
+    };
+    let (customer, page) = services.customer_with_timeline(principal, id, first, after.as_deref()).await?;
+    let mut customer = Customer::from(customer);
+    customer.timeline_read = page.map(|page| std::sync::Arc::new(TimelineRead { first, after, page }));
+    Ok(customer)
+}
+
+/// The arguments of the one `timeline` field under this one, if there is exactly one.
+fn timeline_asked(ctx: &Context<'_>) -> Option<(u64, Option<String>)> {
+    let fields = ctx.look_ahead().field("timeline").selection_fields();
+    let [field] = fields.as_slice() else { return None };
+    let (mut first, mut after) = (u64::try_from(TIMELINE_FIRST).ok()?, None);
+    for (name, value) in field.arguments().ok()? {
+        match (name.as_str(), value) {
+            ("first", async_graphql::Value::Number(n)) => first = n.as_u64()?,
+            ("after", async_graphql::Value::String(text)) => after = Some(text),
+            ("after", async_graphql::Value::Null) => {}
+            _ => return None,
+        }
+    }
+    Some((first, after))
+}
+
 /// A messenger account of the customer's.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Identity {
@@ -156,10 +196,13 @@ impl Customer {
     async fn timeline(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default_with = "TIMELINE_FIRST")] first: i32,
         after: Option<String>,
     ) -> ApiResult<TimelineConnection> {
         let first = u64::try_from(first).unwrap_or(0);
+        if let Some(read) = self.timeline_read.as_deref().filter(|read| read.first == first && read.after == after) {
+            return Ok(timeline_connection(read.page.clone(), after.is_some()));
+        }
         let page = services(ctx).timeline(principal(ctx)?, self.customer_id, first, after.as_deref()).await?;
         Ok(timeline_connection(page, after.is_some()))
     }

@@ -215,8 +215,7 @@ impl Query {
     }
 
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Customer> {
-        let id: CustomerId = parse_id("id", &id)?;
-        Ok(services(ctx).customer(principal(ctx)?, id).await?.into())
+        crate::card_types::customer_and_timeline(ctx, parse_id("id", &id)?).await
     }
 
     /// Customers, newest first. `search` matches the beginning of the name or of any word in

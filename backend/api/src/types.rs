@@ -179,6 +179,9 @@ pub struct Customer {
     pub customer_id: crm_core::CustomerId,
     #[graphql(skip)]
     pub fields: crm_core::fields::FieldValues,
+    /// The timeline page read with the card, for the `timeline` field that asked for it.
+    #[graphql(skip)]
+    pub timeline_read: Option<std::sync::Arc<crate::card_types::TimelineRead>>,
 }
 
 impl From<ports::Customer> for Customer {
@@ -194,6 +197,7 @@ impl From<ports::Customer> for Customer {
             updated_at: c.updated_at,
             customer_id: c.id,
             fields: c.fields,
+            timeline_read: None,
         }
     }
 }

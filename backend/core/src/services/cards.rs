@@ -6,7 +6,7 @@ use crate::calls::Call;
 use crate::cards::{Duplicate, Identity, Merge, Note, TimelineEntry, TimelineKey};
 use crate::events::ChangeKind;
 use crate::inbox::Message;
-use crate::ports::Customer;
+use crate::ports::{Customer, TenantTx};
 use crate::tasks::Task;
 use crate::{CustomerId, Error, MergeId, NoteId, Result, TaskId, UserId};
 use base64::Engine;
@@ -37,6 +37,41 @@ pub struct TaskInput {
 }
 
 const MAX_TIMELINE_PAGE: u64 = 100;
+
+/// A timeline page as asked for: its size and where it starts, checked.
+struct TimelineAsk {
+    first: u64,
+    before: Option<TimelineKey>,
+}
+
+impl TimelineAsk {
+    fn new(first: u64, after: Option<&str>) -> Result<Self> {
+        if first == 0 || first > MAX_TIMELINE_PAGE {
+            return Err(Error::bad_input("first", format!("first must be 1 to {MAX_TIMELINE_PAGE}")));
+        }
+        Ok(Self { first, before: after.map(parse_cursor).transpose()? })
+    }
+
+    async fn read(self, tx: &mut dyn TenantTx, customer: CustomerId) -> Result<TimelinePage> {
+        let first = self.first;
+        let mut entries = tx.timeline(customer, self.before, first + 1).await?;
+        let has_next = entries.len() as u64 > first;
+        entries.truncate(first as usize);
+        let named: Vec<TimelineEntry> = entries.iter().map(|(_, entry)| entry.clone()).collect();
+        let mut found = tx.timeline_entries(&named).await?;
+        let mut items = Vec::with_capacity(entries.len());
+        for (key, entry) in entries {
+            let item = match entry {
+                TimelineEntry::Call(id) => found.calls.remove(&id).map(TimelineItem::Call),
+                TimelineEntry::Message(id) => found.messages.remove(&id).map(TimelineItem::Message),
+                TimelineEntry::Note(id) => found.notes.remove(&id).map(TimelineItem::Note),
+                TimelineEntry::Task(id) => found.tasks.remove(&id).map(TimelineItem::Task),
+            };
+            items.push((cursor(key), item.ok_or_else(|| Error::internal("a timeline entry vanished"))?));
+        }
+        Ok(TimelinePage { items, has_next })
+    }
+}
 
 /// An opaque position in a list ordered newest first by (time, id).
 pub(crate) fn cursor(key: TimelineKey) -> String {
@@ -213,28 +248,31 @@ impl Services {
         after: Option<&str>,
     ) -> Result<TimelinePage> {
         principal.require_scope("customers:read")?;
-        if first == 0 || first > MAX_TIMELINE_PAGE {
-            return Err(Error::bad_input("first", format!("first must be 1 to {MAX_TIMELINE_PAGE}")));
-        }
-        let before = after.map(parse_cursor).transpose()?;
+        let asked = TimelineAsk::new(first, after)?;
         let mut tx = self.db.tenant(principal.tenant_id).await?;
-        let mut entries = tx.timeline(customer, before, first + 1).await?;
-        let has_next = entries.len() as u64 > first;
-        entries.truncate(first as usize);
-        let named: Vec<TimelineEntry> = entries.iter().map(|(_, entry)| entry.clone()).collect();
-        let mut found = tx.timeline_entries(&named).await?;
-        tx.commit().await?;
-        let mut items = Vec::with_capacity(entries.len());
-        for (key, entry) in entries {
-            let item = match entry {
-                TimelineEntry::Call(id) => found.calls.remove(&id).map(TimelineItem::Call),
-                TimelineEntry::Message(id) => found.messages.remove(&id).map(TimelineItem::Message),
-                TimelineEntry::Note(id) => found.notes.remove(&id).map(TimelineItem::Note),
-                TimelineEntry::Task(id) => found.tasks.remove(&id).map(TimelineItem::Task),
-            };
-            items.push((cursor(key), item.ok_or_else(|| Error::internal("a timeline entry vanished"))?));
-        }
-        Ok(TimelinePage { items, has_next })
+        let page = asked.read(&mut *tx, customer).await?;
+        tx.end_read();
+        Ok(page)
+    }
+
+    /// The customer's card and the first page of their timeline, read in one transaction (a
+    /// card opened is both). A timeline asked for wrongly is `None`: `timeline` says why.
+    pub async fn customer_with_timeline(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        first: u64,
+        after: Option<&str>,
+    ) -> Result<(Customer, Option<TimelinePage>)> {
+        principal.require_scope("customers:read")?;
+        let Ok(asked) = TimelineAsk::new(first, after) else {
+            return Ok((self.customer(principal, id).await?, None));
+        };
+        let mut tx = self.db.tenant(principal.tenant_id).await?;
+        let customer = tx.customer(id).await?.ok_or(Error::NotFound)?;
+        let page = asked.read(&mut *tx, id).await?;
+        tx.end_read();
+        Ok((customer, Some(page)))
     }
 }
 

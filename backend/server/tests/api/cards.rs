@@ -443,6 +443,21 @@ async fn merging_two_cards_keeps_every_call_chat_note_and_task_on_one_timeline()
         ]
     );
     assert_eq!(api.code(timeline, json!({ "id": by_hand, "a": "junk" })).await, "BAD_USER_INPUT");
+    // The card with two pages of its timeline at once (the default size, and one entry), and a
+    // page asked for wrongly.
+    let two = "query($id: ID!) { customer(id: $id) { name all: timeline { edges { node { __typename } } }
+        one: timeline(first: 1) { edges { node { __typename } } } } }";
+    let card = api.ok(two, json!({ "id": by_hand })).await["customer"].clone();
+    let kinds_of = |page: &Value| -> Vec<Value> {
+        page["edges"].as_array().unwrap().iter().map(|e| e["node"]["__typename"].clone()).collect()
+    };
+    let all: Vec<Value> = entries.iter().map(|e| e["__typename"].clone()).collect();
+    assert_eq!((kinds_of(&card["all"]), kinds_of(&card["one"])), (all.clone(), all[..1].to_vec()));
+    let alone = "query($id: ID!) { customer(id: $id) { timeline { edges { node { __typename } } } } }";
+    let page = api.ok(alone, json!({ "id": by_hand })).await["customer"]["timeline"].clone();
+    assert_eq!(kinds_of(&page), all, "a page without `first` has the default size");
+    let zero = "query($id: ID!) { customer(id: $id) { name timeline(first: 0) { edges { cursor } } } }";
+    assert_eq!(api.code(zero, json!({ "id": by_hand })).await, "BAD_USER_INPUT");
 
     // The hand-made task is done.
     let done = "mutation($id: ID!) { completeTask(id: $id) { doneAt overdue } }";
