@@ -28,6 +28,7 @@ mod m0021_session_check;
 mod m0022_name_keys;
 mod m0023_message_days;
 mod m0024_first_reply_as_owner;
+mod m0025_name_words;
 pub mod rls;
 
 pub struct Migrator;
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0022_name_keys::Migration),
             Box::new(m0023_message_days::Migration),
             Box::new(m0024_first_reply_as_owner::Migration),
+            Box::new(m0025_name_words::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
-//! Data that existed before a migration gets what the migration adds: name keys, first
-//! replies. On Postgres the migrations run as a schema owner that is no superuser, as in
+//! Data that existed before a migration gets what the migration adds: name keys and their
+//! words, first replies. On Postgres the migrations run as a schema owner that is no superuser, as in
 //! production (`infra/postgres/roles.sql`), so the FORCEd policies apply to them.
 #![allow(clippy::unwrap_used)]
 use crm_migrations::{Migrator, MigratorTrait};
@@ -14,8 +14,8 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
 }
 
 /// Migrates to `BEFORE`, writes a company's records as the app would, migrates the rest,
-/// and reads back (name, key) pairs and conversations' first replies.
-async fn backfilled(db: &DatabaseConnection) -> (Vec<(String, String)>, Vec<Option<String>>) {
+/// and reads back (name, key, word) rows and conversations' first replies.
+async fn backfilled(db: &DatabaseConnection) -> (Vec<(String, String, String)>, Vec<Option<String>>) {
     let backend = db.get_database_backend();
     Migrator::up(db, Some(BEFORE)).await.unwrap();
     let (tenant, conversation) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
@@ -69,11 +69,14 @@ async fn backfilled(db: &DatabaseConnection) -> (Vec<(String, String)>, Vec<Opti
     let keys = txn
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT c.name, k.key FROM customer_name_keys k JOIN customers c ON c.id = k.customer_id ORDER BY k.key",
+            "SELECT c.name, k.key, k.word FROM customer_name_keys k JOIN customers c ON c.id = k.customer_id ORDER BY k.key",
         ))
         .await
         .unwrap();
-    let keys = keys.iter().map(|r| (r.try_get("", "name").unwrap(), r.try_get("", "key").unwrap())).collect();
+    let keys = keys
+        .iter()
+        .map(|r| (r.try_get("", "name").unwrap(), r.try_get("", "key").unwrap(), r.try_get("", "word").unwrap()))
+        .collect();
     let replies =
         txn.query_all_raw(Statement::from_string(backend, "SELECT first_reply_at FROM conversations")).await.unwrap();
     let replies = replies
@@ -86,10 +89,14 @@ async fn backfilled(db: &DatabaseConnection) -> (Vec<(String, String)>, Vec<Opti
     (keys, replies)
 }
 
-fn expected() -> (Vec<(String, String)>, Vec<Option<String>>) {
-    let keys = [("Aziz", "aziz"), ("Dilnoza  Karimova", "dilnoza karimova"), ("Dilnoza  Karimova", "karimova")]
-        .map(|(n, k)| (n.to_owned(), k.to_owned()))
-        .to_vec();
+fn expected() -> (Vec<(String, String, String)>, Vec<Option<String>>) {
+    let keys = [
+        ("Aziz", "aziz", "aziz"),
+        ("Dilnoza  Karimova", "dilnoza karimova", "dilnoza"),
+        ("Dilnoza  Karimova", "karimova", "karimova"),
+    ]
+    .map(|(n, k, w)| (n.to_owned(), k.to_owned(), w.to_owned()))
+    .to_vec();
     (keys, vec![Some("2026-11-20T10:04:00+00:00".to_owned())])
 }
 

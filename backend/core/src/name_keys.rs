@@ -24,6 +24,12 @@ pub fn keys(name: &str) -> Vec<String> {
     keys
 }
 
+/// A key's first word: the key up to its first space. A search without a space matches a key
+/// exactly when it matches the key's word, so a whole word is found by equality.
+pub fn word(key: &str) -> &str {
+    key.split(' ').next().unwrap_or(key)
+}
+
 /// A name or a search as keys compare it: lower case, spaces trimmed and single.
 pub fn normalize(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
@@ -58,6 +64,13 @@ mod tests {
         assert_eq!(keys("Customer 0042"), ["customer 0042", "0042"]);
         assert_eq!(keys("aa aa"), ["aa aa", "aa"]);
         assert!(keys(" ; ").is_empty());
+    }
+
+    #[test]
+    fn a_word_is_the_key_up_to_its_first_space() {
+        assert_eq!(word("dilnoza karimova"), "dilnoza");
+        assert_eq!(word("sardor; jr"), "sardor;");
+        assert_eq!(word("karimova"), "karimova");
     }
 
     #[test]

@@ -113,6 +113,7 @@ pub async fn write_details(txn: &DatabaseTransaction, t: Uuid, customer: &Custom
         let rows = keys.into_iter().map(|key| customer_name_keys::ActiveModel {
             tenant_id: Set(t),
             customer_id: Set(id),
+            word: Set(crm_core::name_keys::word(&key).to_owned()),
             key: Set(key),
         });
         customer_name_keys::Entity::insert_many(rows).exec(txn).await.map_err(db_err)?;
@@ -160,15 +161,36 @@ pub fn search_ids(
         }
         select
     };
-    let mut keys = Query::select();
-    keys.column(K::CustomerId)
-        .from(customer_name_keys::Entity)
-        .and_where(Expr::col(K::TenantId).eq(t))
-        .and_where(Expr::col(K::Key).gte(prefix.clone()));
-    if let Some(end) = crm_core::name_keys::prefix_end(&prefix) {
-        keys.and_where(Expr::col(K::Key).lt(end));
-    }
-    let mut keys = bounded(keys, Expr::col(K::CustomerId));
+    let end = crm_core::name_keys::prefix_end(&prefix);
+    // Keys whose `column` is from the prefix on (past it, when `past`) and before `end`.
+    let key_range = |column: K, past: bool| {
+        let mut keys = Query::select();
+        keys.column(K::CustomerId).from(customer_name_keys::Entity).and_where(Expr::col(K::TenantId).eq(t)).and_where(
+            match past {
+                true => Expr::col(column).gt(prefix.clone()),
+                false => Expr::col(column).gte(prefix.clone()),
+            },
+        );
+        if let Some(end) = end.clone() {
+            keys.and_where(Expr::col(column).lt(end));
+        }
+        bounded(keys, Expr::col(K::CustomerId))
+    };
+    // Without a space, the whole word is read newest first from its own index, and only the
+    // longer words that begin with it by range.
+    let mut keys = match prefix.contains(' ') {
+        true => key_range(K::Key, false),
+        false => {
+            let mut word = Query::select();
+            word.column(K::CustomerId)
+                .from(customer_name_keys::Entity)
+                .and_where(Expr::col(K::TenantId).eq(t))
+                .and_where(Expr::col(K::Word).eq(prefix.clone()));
+            let mut word = bounded(word, Expr::col(K::CustomerId));
+            word.union(UnionType::Distinct, key_range(K::Word, true));
+            word
+        }
+    };
     let mut emails = Query::select();
     emails
         .column(customer_emails::Column::CustomerId)

@@ -486,6 +486,8 @@ pub mod customer_name_keys {
         pub key: String,
         #[sea_orm(primary_key, auto_increment = false)]
         pub customer_id: Uuid,
+        /// The key's first word (`crm_core::name_keys::word`).
+        pub word: String,
     }
     entity_boilerplate!();
 }

@@ -114,8 +114,6 @@ async fn seed_big(db: &DatabaseConnection, tenant: &str, user: &str) -> Result<(
     Ok(())
 }
 
-/// The name keys `crm_core::name_keys::keys` gives these names (words of letters and digits,
-/// one space apart): the name from each word on, lower-cased.
 /// The range of name keys a search reads.
 fn key_range(search: &str) -> (String, String) {
     let from = crm_core::name_keys::normalize(search);
@@ -123,10 +121,12 @@ fn key_range(search: &str) -> (String, String) {
     (from, to)
 }
 
+/// The name keys `crm_core::name_keys::keys` gives these names (words of letters and digits,
+/// one space apart): the name from each word on, lower-cased, with its first word.
 fn name_keys(tenant: &str) -> String {
     format!(
-        "INSERT INTO customer_name_keys (tenant_id, customer_id, key)
-         SELECT DISTINCT c.tenant_id, c.id, array_to_string(w.words[i:], ' ') FROM customers c
+        "INSERT INTO customer_name_keys (tenant_id, customer_id, key, word)
+         SELECT DISTINCT c.tenant_id, c.id, array_to_string(w.words[i:], ' '), w.words[i] FROM customers c
          CROSS JOIN LATERAL (SELECT string_to_array(lower(c.name), ' ') AS words) w
          CROSS JOIN LATERAL generate_series(1, cardinality(w.words)) i WHERE c.tenant_id = '{tenant}';"
     )
@@ -213,7 +213,8 @@ async fn main() -> Result<()> {
 
     let mut options = sea_orm::ConnectOptions::new(app_url.as_str());
     let pool: u32 = std::env::var("CRM_DATABASE_MAX_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    options.max_connections(pool).sqlx_logging(false);
+    // As the server's pool: a connection is checked as it comes back, and again only when idle.
+    options.max_connections(pool).sqlx_logging(false).test_before_acquire_if_idle_for(Duration::from_secs(10));
     let app_db = Database::connect(options).await.context("app database")?;
     let tenant_id: uuid::Uuid = tenant.parse()?;
     let ids: Vec<uuid::Uuid> = app_db
@@ -410,12 +411,15 @@ async fn main() -> Result<()> {
             sql(Arc::new(move |n| {
                 let (from, to) = key_range(first_names[n % first_names.len()]);
                 vec![(
-                    // A first name matches 1 in 20: the server finds a page among the newest thousand.
+                    // A first name matches 1 in 20: the server finds a page among the newest thousand,
+                    // by the word's index.
                     "WITH floor AS (SELECT id FROM customers WHERE tenant_id = $1 ORDER BY id DESC OFFSET 999 LIMIT 1)
                      SELECT * FROM customers WHERE tenant_id = $1 AND id >= (SELECT id FROM floor) AND id IN (
                        SELECT customer_id FROM (
-                         SELECT customer_id FROM customer_name_keys WHERE tenant_id = $1 AND key >= $2 AND key < $3
+                         SELECT customer_id FROM customer_name_keys WHERE tenant_id = $1 AND word = $2
                            AND customer_id >= (SELECT id FROM floor)
+                         UNION SELECT customer_id FROM customer_name_keys WHERE tenant_id = $1 AND word > $2
+                           AND word < $3 AND customer_id >= (SELECT id FROM floor)
                          UNION SELECT customer_id FROM customer_emails WHERE tenant_id = $1 AND email = $2
                            AND customer_id >= (SELECT id FROM floor)
                          UNION SELECT customer_id FROM customer_identities WHERE tenant_id = $1 AND lower(username) = $2
