@@ -29,6 +29,7 @@ mod m0022_name_keys;
 mod m0023_message_days;
 mod m0024_first_reply_as_owner;
 mod m0025_name_words;
+mod m0026_calls_by_status;
 pub mod rls;
 
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0023_message_days::Migration),
             Box::new(m0024_first_reply_as_owner::Migration),
             Box::new(m0025_name_words::Migration),
+            Box::new(m0026_calls_by_status::Migration),
         ]
     }
 }
