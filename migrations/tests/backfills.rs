@@ -8,6 +8,9 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 /// The migrations before first replies (m0018) and name keys (m0022).
 const BEFORE: u32 = 17;
 
+/// (name, key, word) of each name key, and each conversation's first reply.
+type Filled = (Vec<(String, String, String)>, Vec<Option<String>>);
+
 fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
     Statement::from_sql_and_values(backend, sql, values)
@@ -15,7 +18,7 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
 
 /// Migrates to `BEFORE`, writes a company's records as the app would, migrates the rest,
 /// and reads back (name, key, word) rows and conversations' first replies.
-async fn backfilled(db: &DatabaseConnection) -> (Vec<(String, String, String)>, Vec<Option<String>>) {
+async fn backfilled(db: &DatabaseConnection) -> Filled {
     let backend = db.get_database_backend();
     Migrator::up(db, Some(BEFORE)).await.unwrap();
     let (tenant, conversation) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
@@ -89,7 +92,7 @@ async fn backfilled(db: &DatabaseConnection) -> (Vec<(String, String, String)>, 
     (keys, replies)
 }
 
-fn expected() -> (Vec<(String, String, String)>, Vec<Option<String>>) {
+fn expected() -> Filled {
     let keys = [
         ("Aziz", "aziz", "aziz"),
         ("Dilnoza  Karimova", "dilnoza karimova", "dilnoza"),
