@@ -161,33 +161,27 @@ pub fn search_ids(
         }
         select
     };
-    let end = crm_core::name_keys::prefix_end(&prefix);
-    // Keys whose `column` is from the prefix on (past it, when `past`) and before `end`.
-    let key_range = |column: K, past: bool| {
+    // The company's keys where `condition` holds, as ids.
+    let keys_where = |condition: Expr| {
         let mut keys = Query::select();
-        keys.column(K::CustomerId).from(customer_name_keys::Entity).and_where(Expr::col(K::TenantId).eq(t)).and_where(
-            match past {
-                true => Expr::col(column).gt(prefix.clone()),
-                false => Expr::col(column).gte(prefix.clone()),
-            },
-        );
-        if let Some(end) = end.clone() {
-            keys.and_where(Expr::col(column).lt(end));
-        }
+        keys.column(K::CustomerId)
+            .from(customer_name_keys::Entity)
+            .and_where(Expr::col(K::TenantId).eq(t))
+            .and_where(condition);
         bounded(keys, Expr::col(K::CustomerId))
+    };
+    // `start` on `column`, and before the first string that does not begin with the prefix.
+    let up_to_end = |column: K, start: Expr| match crm_core::name_keys::prefix_end(&prefix) {
+        Some(end) => start.and(Expr::col(column).lt(end)),
+        None => start,
     };
     // Without a space, the whole word is read newest first from its own index, and only the
     // longer words that begin with it by range.
     let mut keys = match prefix.contains(' ') {
-        true => key_range(K::Key, false),
+        true => keys_where(up_to_end(K::Key, Expr::col(K::Key).gte(prefix.clone()))),
         false => {
-            let mut word = Query::select();
-            word.column(K::CustomerId)
-                .from(customer_name_keys::Entity)
-                .and_where(Expr::col(K::TenantId).eq(t))
-                .and_where(Expr::col(K::Word).eq(prefix.clone()));
-            let mut word = bounded(word, Expr::col(K::CustomerId));
-            word.union(UnionType::Distinct, key_range(K::Word, true));
+            let mut word = keys_where(Expr::col(K::Word).eq(prefix.clone()));
+            word.union(UnionType::Distinct, keys_where(up_to_end(K::Word, Expr::col(K::Word).gt(prefix.clone()))));
             word
         }
     };
