@@ -73,6 +73,9 @@ async fn store(context: &CallContext, tenant: TenantId, call: CallId, names: &[S
         tracing::warn!(%call, "Asterisk holds no recording of this call (stored earlier, or none was made)");
         return Ok(());
     }
+    if gone > 0 {
+        tracing::warn!(%call, "Asterisk holds only one side of this call's recording; the other is stored silent");
+    }
     let mut writer = context
         .spool
         .create(&call.to_string(), &crm_recording::recording_key(tenant, call))

@@ -1,8 +1,8 @@
 //! Kill -9 the server in the middle of a call: after a restart the call is closed as
 //! interrupted, never left answered, and the audio spooled so far is repaired and uploaded.
 use crate::sip_edge::{
-    AGENT_ANSWERS, TRUNK_CALLS, free_port, frequency, kerio_trunk, register, sip_login, sipp_from, sipp_media,
-    tone_pcap,
+    AGENT_ANSWERS, TRUNK_CALLS, assert_sides, free_port, kerio_trunk, register, sip_login, sipp_from, sipp_media,
+    stereo_recording, tone_pcap,
 };
 use crate::two_processes::spawn_crm;
 use crm_testkit::{Gql, wait_for};
@@ -93,13 +93,7 @@ async fn a_killed_server_closes_its_calls_and_keeps_their_audio_after_restart() 
     assert_eq!(call["status"], "INTERRUPTED", "never left answered");
     let seconds = call["recordingDurationSeconds"].as_f64().unwrap();
     assert!(seconds >= 2.0, "at least the checkpointed audio survives: {seconds} s");
-    let url = format!("http://{}{}", restarted.addr, call["recordingUrl"].as_str().unwrap());
-    let wav = reqwest::get(url).await.unwrap().bytes().await.unwrap();
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
-    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
-    let window = 4000..12000;
-    assert!((frequency(&left[window.clone()]) - 440.0).abs() < 15.0);
-    assert!((frequency(&right[window]) - 1000.0).abs() < 15.0);
+    let url = call["recordingUrl"].as_str().unwrap();
+    let (left, right) = stereo_recording(&reqwest::Client::new(), &restarted.addr, url).await;
+    assert_sides(&left, &right, 4000..12000, "the audio before the crash");
 }

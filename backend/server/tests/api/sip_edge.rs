@@ -484,11 +484,43 @@ pub(crate) async fn newest_recorded_call(api: &crm_testkit::Gql, fields: &str) -
     .await
 }
 
-/// The stored stereo recording at `url`: the dominant frequency of the left (customer) and
-/// right (agent) channels over `frames`.
-pub(crate) async fn recorded_tones(app: &TestApp, url: &str, frames: std::ops::Range<usize>) -> (f64, f64) {
+/// Asserts that the stored stereo recording at `url` holds the customer's tone (440 Hz) on the
+/// left and the agent's (1000 Hz) on the right over `frames`.
+pub(crate) async fn assert_recorded_sides(app: &TestApp, url: &str, frames: std::ops::Range<usize>, what: &str) {
     let (left, right) = stereo_recording(&app.http, app.addr, url).await;
-    (frequency(&left[frames.clone()]), frequency(&right[frames]))
+    assert_sides(&left, &right, frames, what);
+}
+
+/// Asserts the customer's tone (440 Hz) on `left` and the agent's (1000 Hz) on `right` over
+/// `frames`. A failure shows where each side sounds over the whole recording, so a late start, a
+/// gap or an early end can be told apart.
+pub(crate) fn assert_sides(left: &[i16], right: &[i16], frames: std::ops::Range<usize>, what: &str) {
+    assert!(
+        frames.end <= left.len() && frames.end <= right.len(),
+        "{what}: the recording is too short: {}",
+        sound_maps(left, right)
+    );
+    let (l, r) = (frequency(&left[frames.clone()]), frequency(&right[frames.clone()]));
+    assert!(
+        (l - 440.0).abs() < 15.0 && (r - 1000.0).abs() < 15.0,
+        "{what}: over samples {frames:?}, left (customer) is {l} Hz, right (agent) {r} Hz; {}",
+        sound_maps(left, right)
+    );
+}
+
+/// Each side's tone per 250 ms: its frequency in hundreds of Hz as one base-36 digit ('4' for
+/// 440 Hz, 'a' for 1000 Hz), '.' where it is silent.
+fn sound_maps(left: &[i16], right: &[i16]) -> String {
+    let map = |samples: &[i16]| -> String {
+        samples
+            .chunks(2000)
+            .map(|block| {
+                let hundreds = (frequency(block) / 100.0).round() as u32;
+                if hundreds == 0 { '.' } else { char::from_digit(hundreds.min(35), 36).unwrap_or('?') }
+            })
+            .collect()
+    };
+    format!("left {}, right {}", map(left), map(right))
 }
 
 /// Downloads the recording at `url` from the server at `addr`: (left, right) samples.
@@ -595,17 +627,8 @@ async fn a_trunk_call_rings_the_responsible_manager_and_both_sides_are_recorded(
         let recorded = call["recordingDurationSeconds"].as_f64().unwrap();
         assert!((recorded - talk).abs() <= 0.5, "recording {recorded} s vs talk {talk} s");
 
-        let wav =
-            app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
-        let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
-        let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-        let left: Vec<i16> = all.iter().step_by(2).copied().collect();
-        let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
         // The middle of the 3 s both sides talked.
-        let window = 8000..16000;
-        let (l, r) = (frequency(&left[window.clone()]), frequency(&right[window]));
-        assert!((l - 440.0).abs() < 15.0, "{codec}: left (customer) is {l} Hz");
-        assert!((r - 1000.0).abs() < 15.0, "{codec}: right (agent) is {r} Hz");
+        assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 8000..16000, codec).await;
     }
 }
 
@@ -1051,15 +1074,7 @@ async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
     .await;
     assert_eq!(call["customer"]["name"], "Bob");
     assert_eq!(call["userId"], owner.user_id.as_str());
-    let wav =
-        app.http.get(app.url(call["recordingUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
-    let all: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
-    let window = 8000..16000;
-    assert!((frequency(&left[window.clone()]) - 440.0).abs() < 15.0, "left is the customer");
-    assert!((frequency(&right[window]) - 1000.0).abs() < 15.0, "right is the agent");
+    assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 8000..16000, "a click-to-call").await;
 }
 
 /// baresip, the agent's softphone: registered with its password, answering automatically and
@@ -1140,9 +1155,8 @@ async fn baresip_answers_a_trunk_call_and_both_sides_are_recorded() {
     assert!(trunk_ok, "baresip answered the trunk's call");
     let call = newest_recorded_call(&api, "status").await;
     assert_eq!(call["status"], "COMPLETED");
-    let (left, right) = recorded_tones(&app, call["recordingUrl"].as_str().unwrap(), 8000..16000).await;
-    assert!((left - 440.0).abs() < 15.0, "left is the trunk's tone ({left} Hz)");
-    assert!((right - 1000.0).abs() < 15.0, "right is baresip's microphone ({right} Hz)");
+    let url = call["recordingUrl"].as_str().unwrap();
+    assert_recorded_sides(&app, url, 8000..16000, "the trunk's tone and baresip's microphone").await;
 }
 
 /// The agent answers, then hangs up first after 1.5 s.
