@@ -25,6 +25,15 @@ impl Drop for Asterisk {
     }
 }
 
+impl Asterisk {
+    /// The lines of Asterisk's log (verbosity 4) where it relayed a call's RTP natively, past
+    /// its core: the snoops that record the call hear silence meanwhile.
+    pub fn native_bridging(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join("log/messages.log")).unwrap_or_default();
+        log.lines().filter(|l| l.contains("to native_rtp") || l.contains("RTP bridged")).map(str::to_owned).collect()
+    }
+}
+
 /// An Asterisk of an earlier run may still be letting go of its ports.
 pub(crate) async fn ports_free(sip: &str, ari: &str) {
     wait_for("Asterisk's ports to be free", Duration::from_secs(15), || async move {
@@ -70,7 +79,8 @@ pub(crate) fn base_config(prefix: &Path, dir: &Path) {
          noload = res_pjsip_phoneprov_provider.so\nnoload = chan_unistim.so\nnoload = chan_mgcp.so\nnoload = chan_skinny.so\n",
     )
     .unwrap();
-    std::fs::write(dir.join("etc/logger.conf"), "[logfiles]\nmessages.log => notice,warning,error\n").unwrap();
+    std::fs::write(dir.join("etc/logger.conf"), "[logfiles]\nmessages.log => notice,warning,error,verbose(4)\n")
+        .unwrap();
 }
 
 pub(crate) fn spawn_asterisk(prefix: &Path, dir: tempfile::TempDir) -> Asterisk {
@@ -192,6 +202,7 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
     assert_eq!(call["hangupBy"], "CUSTOMER");
     assert_eq!(call["userId"], owner.user_id.as_str());
     assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000, "the call's start").await;
+    assert_eq!(asterisk.native_bridging(), Vec::<String>::new(), "the call's media passed through Asterisk throughout");
     // The worker told Asterisk which events it has no use for.
     let app_state = ari_get("/applications/crm").await.unwrap();
     assert!(app_state["events_disallowed"].as_array().unwrap().iter().any(|e| e["type"] == "ChannelVarset"));

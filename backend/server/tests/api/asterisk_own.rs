@@ -30,7 +30,7 @@ async fn a_companys_own_asterisk_carries_its_click_to_calls() {
     let (user, password) = crate::sip_edge::sip_login(&api, &owner.user_id).await;
     let server = json!({ "i": { "name": "Office PBX", "ariUrl": format!("http://{ARI}"), "username": "crm", "password": ARI_PASSWORD, "app": "crm-acme" } });
     api.ok("mutation($i: AsteriskServerInput!) { addAsteriskServer(input: $i) { id } }", server).await;
-    let _asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
+    let asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
 
     // Its worker connects and says so on the company's record.
     wait_for("the company's Asterisk connected", Duration::from_secs(40), || {
@@ -78,4 +78,5 @@ async fn a_companys_own_asterisk_carries_its_click_to_calls() {
     let call = crate::sip_edge::newest_recorded_call(&api, "customer { name }").await;
     assert_eq!(call["customer"]["name"], "Bob");
     assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000, "the call's start").await;
+    assert_eq!(asterisk.native_bridging(), Vec::<String>::new(), "the call's media passed through Asterisk throughout");
 }
