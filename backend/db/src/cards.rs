@@ -10,7 +10,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    QueryTrait, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -509,6 +509,8 @@ pub(crate) fn before_key<C: ColumnTrait>(at: C, id: C, before: Option<TimelineKe
 }
 
 /// The newest `first` of each source before the cursor, merged: one page of the timeline.
+/// One statement reads every source's newest keys (a round trip per source cost more than
+/// the reading).
 pub async fn timeline(
     txn: &DatabaseTransaction,
     t: Uuid,
@@ -516,25 +518,35 @@ pub async fn timeline(
     before: Option<TimelineKey>,
     first: u64,
 ) -> Result<Vec<(TimelineKey, TimelineEntry)>> {
+    const CALL: i32 = 0;
+    const MESSAGE: i32 = 1;
+    const NOTE: i32 = 2;
+    const TASK: i32 = 3;
     let c = customer.0;
-    let mut all: Vec<(TimelineKey, TimelineEntry)> = Vec::new();
-    let calls: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = calls::Entity::find()
+    // A source's newest keys as (kind, id, at), ordered and cut inside a subquery: a member of
+    // a UNION cannot be ordered or limited on its own on SQLite.
+    let newest = |kind: i32, name: &str, keys: SelectStatement| {
+        Query::select()
+            .expr(Expr::val(kind))
+            .columns([Alias::new("id"), Alias::new("at")])
+            .from_subquery(keys, Alias::new(name))
+            .to_owned()
+    };
+    let calls = calls::Entity::find()
         .select_only()
-        .columns([calls::Column::Id, calls::Column::StartedAt])
+        .column(calls::Column::Id)
+        .column_as(calls::Column::StartedAt, "at")
         .filter(calls::Column::TenantId.eq(t))
         .filter(calls::Column::CustomerId.eq(c))
         .filter(before_key(calls::Column::StartedAt, calls::Column::Id, before))
         .order_by_desc(calls::Column::StartedAt)
         .order_by_desc(calls::Column::Id)
         .limit(first)
-        .into_tuple()
-        .all(txn)
-        .await
-        .map_err(db_err)?;
-    all.extend(calls.into_iter().map(|(id, at)| (TimelineKey { at, id }, TimelineEntry::Call(CallId(id)))));
-    let messages: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = messages::Entity::find()
+        .into_query();
+    let messages = messages::Entity::find()
         .select_only()
-        .columns([messages::Column::Id, messages::Column::CreatedAt])
+        .column(messages::Column::Id)
+        .column_as(messages::Column::CreatedAt, "at")
         .filter(messages::Column::TenantId.eq(t))
         .filter(
             messages::Column::ConversationId.in_subquery(
@@ -550,39 +562,47 @@ pub async fn timeline(
         .order_by_desc(messages::Column::CreatedAt)
         .order_by_desc(messages::Column::Id)
         .limit(first)
-        .into_tuple()
-        .all(txn)
-        .await
-        .map_err(db_err)?;
-    all.extend(messages.into_iter().map(|(id, at)| (TimelineKey { at, id }, TimelineEntry::Message(MessageId(id)))));
-    let notes: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = notes::Entity::find()
+        .into_query();
+    let notes = notes::Entity::find()
         .select_only()
-        .columns([notes::Column::Id, notes::Column::CreatedAt])
+        .column(notes::Column::Id)
+        .column_as(notes::Column::CreatedAt, "at")
         .filter(notes::Column::TenantId.eq(t))
         .filter(notes::Column::CustomerId.eq(c))
         .filter(before_key(notes::Column::CreatedAt, notes::Column::Id, before))
         .order_by_desc(notes::Column::CreatedAt)
         .order_by_desc(notes::Column::Id)
         .limit(first)
-        .into_tuple()
-        .all(txn)
-        .await
-        .map_err(db_err)?;
-    all.extend(notes.into_iter().map(|(id, at)| (TimelineKey { at, id }, TimelineEntry::Note(NoteId(id)))));
-    let tasks: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = tasks::Entity::find()
+        .into_query();
+    let tasks = tasks::Entity::find()
         .select_only()
-        .columns([tasks::Column::Id, tasks::Column::CreatedAt])
+        .column(tasks::Column::Id)
+        .column_as(tasks::Column::CreatedAt, "at")
         .filter(tasks::Column::TenantId.eq(t))
         .filter(tasks::Column::CustomerId.eq(c))
         .filter(before_key(tasks::Column::CreatedAt, tasks::Column::Id, before))
         .order_by_desc(tasks::Column::CreatedAt)
         .order_by_desc(tasks::Column::Id)
         .limit(first)
-        .into_tuple()
-        .all(txn)
-        .await
-        .map_err(db_err)?;
-    all.extend(tasks.into_iter().map(|(id, at)| (TimelineKey { at, id }, TimelineEntry::Task(TaskId(id)))));
+        .into_query();
+    let query = newest(CALL, "calls", calls)
+        .union(UnionType::All, newest(MESSAGE, "messages", messages))
+        .union(UnionType::All, newest(NOTE, "notes", notes))
+        .union(UnionType::All, newest(TASK, "tasks", tasks))
+        .to_owned();
+    let mut all = Vec::new();
+    for row in txn.query_all(&query).await.map_err(db_err)? {
+        let kind: i32 = row.try_get_by_index(0).map_err(db_err)?;
+        let id: Uuid = row.try_get_by_index(1).map_err(db_err)?;
+        let at: chrono::DateTime<chrono::Utc> = row.try_get_by_index(2).map_err(db_err)?;
+        let entry = match kind {
+            CALL => TimelineEntry::Call(CallId(id)),
+            MESSAGE => TimelineEntry::Message(MessageId(id)),
+            NOTE => TimelineEntry::Note(NoteId(id)),
+            _ => TimelineEntry::Task(TaskId(id)),
+        };
+        all.push((TimelineKey { at, id }, entry));
+    }
     all.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     all.truncate(first as usize);
     Ok(all)

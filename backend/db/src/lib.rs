@@ -11,4 +11,4 @@ mod positional;
 mod tenant_tx;
 mod webhooks;
 
-pub use database::{SqlDatabase, migrate};
+pub use database::{SqlDatabase, default_pool_size, migrate};

@@ -137,13 +137,17 @@ struct Defaults {
 
 fn defaults() -> Defaults {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
-    Defaults { edge_id: if host.is_empty() { "crm".into() } else { host }, ..DEFAULTS_BASE }
+    Defaults {
+        edge_id: if host.is_empty() { "crm".into() } else { host },
+        database_max_connections: crm_db::default_pool_size(),
+        ..DEFAULTS_BASE
+    }
 }
 
 const DEFAULTS_BASE: Defaults = Defaults {
     http_addr: "127.0.0.1:8080",
     data_dir: "./data",
-    database_max_connections: 10,
+    database_max_connections: 0, // from the machine's cores, in `defaults()`
     s3_region: "us-east-1",
     s3_path_style: true,
     access_token_ttl_secs: 900,
