@@ -27,7 +27,9 @@ pub async fn customer_and_timeline(ctx: &Context<'_>, id: crm_core::CustomerId) 
     let Some((first, after)) = timeline_asked(ctx) else {
         return Ok(services.customer(principal, id).await?.into());
     };
-    let (customer, page) = services.customer_with_timeline(principal, id, first, after.as_deref()).await?;
+    // The card as the timeline shows it often selects none of these: then they are not read.
+    let details = ["phones", "emails", "tags"].iter().any(|field| ctx.look_ahead().field(field).exists());
+    let (customer, page) = services.customer_with_timeline(principal, id, details, first, after.as_deref()).await?;
     let mut customer = Customer::from(customer);
     customer.timeline_read = page.map(|page| std::sync::Arc::new(TimelineRead { first, after, page }));
     Ok(customer)

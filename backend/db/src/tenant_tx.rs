@@ -887,6 +887,11 @@ impl TenantTx for SqlTenantTx {
         Ok(Some(SqlTenantTx::customer(self, row, details)))
     }
 
+    async fn customer_head(&mut self, id: CustomerId) -> Result<Option<Customer>> {
+        let row = customers::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
+        Ok(row.map(|row| SqlTenantTx::customer(self, row, crate::cards::Details::default())))
+    }
+
     async fn customers(&mut self, query: &CustomerQuery) -> Result<Page<Customer>> {
         let mut select = customers::Entity::find().filter(customers::Column::TenantId.eq(self.t()));
         // A search that reads as a phone looks up that phone alone.

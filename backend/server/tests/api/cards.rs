@@ -456,6 +456,17 @@ async fn merging_two_cards_keeps_every_call_chat_note_and_task_on_one_timeline()
     let alone = "query($id: ID!) { customer(id: $id) { timeline { edges { node { __typename } } } } }";
     let page = api.ok(alone, json!({ "id": by_hand })).await["customer"]["timeline"].clone();
     assert_eq!(kinds_of(&page), all, "a page without `first` has the default size");
+    // Read with its timeline, the card still carries what it shows, asked for directly or
+    // through a fragment.
+    let with_card = "query($id: ID!) { customer(id: $id) { phones ...More timeline(first: 1) { edges { cursor } } } }
+        fragment More on Customer { emails ... on Customer { tags } }";
+    let card = api.ok(with_card, json!({ "id": by_hand })).await["customer"].clone();
+    assert_eq!(
+        (&card["phones"], &card["emails"], &card["tags"]),
+        (&json!(["+998901234567"]), &json!(["dilnoza@example.uz"]), &json!(["vip"]))
+    );
+    let tags_only = "query($id: ID!) { customer(id: $id) { ... on Customer { tags } timeline { edges { cursor } } } }";
+    assert_eq!(api.ok(tags_only, json!({ "id": by_hand })).await["customer"]["tags"], json!(["vip"]));
     let zero = "query($id: ID!) { customer(id: $id) { name timeline(first: 0) { edges { cursor } } } }";
     assert_eq!(api.code(zero, json!({ "id": by_hand })).await, "BAD_USER_INPUT");
 
