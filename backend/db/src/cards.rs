@@ -10,7 +10,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Set,
+    QueryTrait, Select, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -508,6 +508,31 @@ pub(crate) fn before_key<C: ColumnTrait>(at: C, id: C, before: Option<TimelineKe
     }
 }
 
+/// A source's newest `first` keys before the cursor, as (kind, id, at), ordered and cut inside a
+/// subquery: a member of a UNION cannot be ordered or limited on its own on SQLite.
+fn newest_keys<E: EntityTrait>(
+    kind: i32,
+    rows: Select<E>,
+    [id, at]: [E::Column; 2],
+    before: Option<TimelineKey>,
+    first: u64,
+) -> SelectStatement {
+    let keys = rows
+        .select_only()
+        .column(id)
+        .column_as(at, "at")
+        .filter(before_key(at, id, before))
+        .order_by_desc(at)
+        .order_by_desc(id)
+        .limit(first)
+        .into_query();
+    Query::select()
+        .expr(Expr::val(kind))
+        .columns([Alias::new("id"), Alias::new("at")])
+        .from_subquery(keys, Alias::new("keys"))
+        .to_owned()
+}
+
 /// The newest `first` of each source before the cursor, merged: one page of the timeline.
 /// One statement reads every source's newest keys: one round trip instead of four.
 pub async fn timeline(
@@ -522,72 +547,22 @@ pub async fn timeline(
     const NOTE: i32 = 2;
     const TASK: i32 = 3;
     let c = customer.0;
-    // A source's newest keys as (kind, id, at), ordered and cut inside a subquery: a member of
-    // a UNION cannot be ordered or limited on its own on SQLite.
-    let newest = |kind: i32, name: &str, keys: SelectStatement| {
-        Query::select()
-            .expr(Expr::val(kind))
-            .columns([Alias::new("id"), Alias::new("at")])
-            .from_subquery(keys, Alias::new(name))
-            .to_owned()
-    };
-    let calls = calls::Entity::find()
-        .select_only()
-        .column(calls::Column::Id)
-        .column_as(calls::Column::StartedAt, "at")
-        .filter(calls::Column::TenantId.eq(t))
-        .filter(calls::Column::CustomerId.eq(c))
-        .filter(before_key(calls::Column::StartedAt, calls::Column::Id, before))
-        .order_by_desc(calls::Column::StartedAt)
-        .order_by_desc(calls::Column::Id)
-        .limit(first)
-        .into_query();
-    let messages = messages::Entity::find()
-        .select_only()
-        .column(messages::Column::Id)
-        .column_as(messages::Column::CreatedAt, "at")
-        .filter(messages::Column::TenantId.eq(t))
-        .filter(
-            messages::Column::ConversationId.in_subquery(
-                Query::select()
-                    .column(conversations::Column::Id)
-                    .from(conversations::Entity)
-                    .and_where(conversations::Column::TenantId.eq(t))
-                    .and_where(conversations::Column::CustomerId.eq(c))
-                    .to_owned(),
-            ),
-        )
-        .filter(before_key(messages::Column::CreatedAt, messages::Column::Id, before))
-        .order_by_desc(messages::Column::CreatedAt)
-        .order_by_desc(messages::Column::Id)
-        .limit(first)
-        .into_query();
-    let notes = notes::Entity::find()
-        .select_only()
-        .column(notes::Column::Id)
-        .column_as(notes::Column::CreatedAt, "at")
-        .filter(notes::Column::TenantId.eq(t))
-        .filter(notes::Column::CustomerId.eq(c))
-        .filter(before_key(notes::Column::CreatedAt, notes::Column::Id, before))
-        .order_by_desc(notes::Column::CreatedAt)
-        .order_by_desc(notes::Column::Id)
-        .limit(first)
-        .into_query();
-    let tasks = tasks::Entity::find()
-        .select_only()
-        .column(tasks::Column::Id)
-        .column_as(tasks::Column::CreatedAt, "at")
-        .filter(tasks::Column::TenantId.eq(t))
-        .filter(tasks::Column::CustomerId.eq(c))
-        .filter(before_key(tasks::Column::CreatedAt, tasks::Column::Id, before))
-        .order_by_desc(tasks::Column::CreatedAt)
-        .order_by_desc(tasks::Column::Id)
-        .limit(first)
-        .into_query();
-    let query = newest(CALL, "calls", calls)
-        .union(UnionType::All, newest(MESSAGE, "messages", messages))
-        .union(UnionType::All, newest(NOTE, "notes", notes))
-        .union(UnionType::All, newest(TASK, "tasks", tasks))
+    use {calls::Column as C, messages::Column as M, notes::Column as N, tasks::Column as T};
+    let calls = calls::Entity::find().filter(C::TenantId.eq(t)).filter(C::CustomerId.eq(c));
+    let conversations = Query::select()
+        .column(conversations::Column::Id)
+        .from(conversations::Entity)
+        .and_where(conversations::Column::TenantId.eq(t))
+        .and_where(conversations::Column::CustomerId.eq(c))
+        .to_owned();
+    let messages =
+        messages::Entity::find().filter(M::TenantId.eq(t)).filter(M::ConversationId.in_subquery(conversations));
+    let notes = notes::Entity::find().filter(N::TenantId.eq(t)).filter(N::CustomerId.eq(c));
+    let tasks = tasks::Entity::find().filter(T::TenantId.eq(t)).filter(T::CustomerId.eq(c));
+    let query = newest_keys(CALL, calls, [C::Id, C::StartedAt], before, first)
+        .union(UnionType::All, newest_keys(MESSAGE, messages, [M::Id, M::CreatedAt], before, first))
+        .union(UnionType::All, newest_keys(NOTE, notes, [N::Id, N::CreatedAt], before, first))
+        .union(UnionType::All, newest_keys(TASK, tasks, [T::Id, T::CreatedAt], before, first))
         .to_owned();
     let mut all = Vec::new();
     for row in txn.query_all(&query).await.map_err(db_err)? {

@@ -880,11 +880,10 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
-        let row = customers::Entity::find_by_id((self.t(), id.0)).one(&self.txn).await.map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let details =
-            crate::cards::details_of(&self.txn, self.t(), &[row.id]).await?.remove(&row.id).unwrap_or_default();
-        Ok(Some(SqlTenantTx::customer(self, row, details)))
+        let Some(mut customer) = self.customer_head(id).await? else { return Ok(None) };
+        let details = crate::cards::details_of(&self.txn, self.t(), &[id.0]).await?.remove(&id.0).unwrap_or_default();
+        (customer.phones, customer.emails, customer.tags) = (details.phones, details.emails, details.tags);
+        Ok(Some(customer))
     }
 
     async fn customer_head(&mut self, id: CustomerId) -> Result<Option<Customer>> {
