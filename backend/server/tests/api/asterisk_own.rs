@@ -78,5 +78,5 @@ async fn a_companys_own_asterisk_carries_its_click_to_calls() {
     let call = crate::sip_edge::newest_recorded_call(&api, "customer { name }").await;
     assert_eq!(call["customer"]["name"], "Bob");
     assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000, "the call's start").await;
-    assert_eq!(asterisk.native_bridging(), Vec::<String>::new(), "the call's media passed through Asterisk throughout");
+    asterisk.assert_media_passed_through();
 }
