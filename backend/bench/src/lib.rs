@@ -19,6 +19,14 @@ pub async fn sign_up(http: &reqwest::Client, url: &str, i: usize) -> Result<(Str
     Ok((token, tenant))
 }
 
+/// The SQL baseline's pool size: the server's (`CRM_DATABASE_MAX_CONNECTIONS`, else its default).
+pub fn pool_size() -> u32 {
+    std::env::var("CRM_DATABASE_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(crm_db::default_pool_size)
+}
+
 /// Posts a GraphQL request; an error if GraphQL answered with errors.
 pub async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Result<()> {
     let response: Value = http.post(url).bearer_auth(token).json(body).send().await?.json().await?;

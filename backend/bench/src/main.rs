@@ -39,10 +39,7 @@ async fn main() -> Result<()> {
     let me = json!({ "query": "{ me { user { id email name role } company { id name } } }" });
     // The same pool size as the server's (CRM_DATABASE_MAX_CONNECTIONS in e2e/bench/customers).
     let mut options = sea_orm::ConnectOptions::new(app_url.as_str());
-    let pool: u32 = std::env::var("CRM_DATABASE_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(crm_db::default_pool_size);
+    let pool = crm_bench::pool_size();
     options.max_connections(pool).sqlx_logging(false);
     let app_db = Database::connect(options).await.context("app database")?;
 

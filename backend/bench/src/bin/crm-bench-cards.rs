@@ -212,10 +212,7 @@ async fn main() -> Result<()> {
     let wanted = move |label: &str| label.contains(only.as_str());
 
     let mut options = sea_orm::ConnectOptions::new(app_url.as_str());
-    let pool: u32 = std::env::var("CRM_DATABASE_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(crm_db::default_pool_size);
+    let pool = crm_bench::pool_size();
     // As the server's pool: a connection is checked as it comes back, and again only when idle.
     options.max_connections(pool).sqlx_logging(false).test_before_acquire_if_idle_for(Duration::from_secs(10));
     let app_db = Database::connect(options).await.context("app database")?;
