@@ -1,5 +1,6 @@
 use crate::convert::{self, db_err};
 use crate::entities::*;
+use crate::search_floors::SearchFloors;
 use crate::tenant_tx::SqlTenantTx;
 use async_trait::async_trait;
 use crm_core::calls::{Call, CallStatus};
@@ -14,6 +15,7 @@ use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A pool on SQLite or Postgres. On Postgres it should log in as a role that owns no tables,
@@ -21,6 +23,7 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct SqlDatabase {
     conn: DatabaseConnection,
+    floors: Arc<SearchFloors>,
 }
 
 /// The pool size when none is configured: twice the machine's cores, at most 10. Postgres runs
@@ -57,7 +60,7 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
 impl SqlDatabase {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         let conn = sea_orm::Database::connect(options(url, max_connections)).await.map_err(db_err)?;
-        Ok(Self { conn })
+        Ok(Self { conn, floors: Arc::default() })
     }
 
     /// The raw pool, for tests that must show what an unscoped query sees.
@@ -118,7 +121,7 @@ impl Database for SqlDatabase {
     async fn tenant(&self, tenant: TenantId) -> Result<Box<dyn TenantTx>> {
         let txn = self.begin().await?;
         set_local(&txn, "app.tenant_id", tenant.to_string()).await.map_err(db_err)?;
-        Ok(Box::new(SqlTenantTx::new(txn, tenant)))
+        Ok(Box::new(SqlTenantTx::new(txn, tenant, self.floors.clone())))
     }
 
     async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {

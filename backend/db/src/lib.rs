@@ -8,6 +8,7 @@ mod events;
 mod inbox;
 mod pbx;
 mod positional;
+mod search_floors;
 mod tenant_tx;
 mod webhooks;
 

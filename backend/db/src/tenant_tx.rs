@@ -5,6 +5,7 @@ use crate::convert::{self, db_err};
 use crate::entities::*;
 use crate::inbox;
 use crate::positional::Positional;
+use crate::search_floors::SearchFloors;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::ImportId;
@@ -31,16 +32,18 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub struct SqlTenantTx {
     txn: DatabaseTransaction,
     tenant: TenantId,
+    floors: Arc<SearchFloors>,
 }
 
 impl SqlTenantTx {
-    pub fn new(txn: DatabaseTransaction, tenant: TenantId) -> Self {
-        Self { txn, tenant }
+    pub fn new(txn: DatabaseTransaction, tenant: TenantId, floors: Arc<SearchFloors>) -> Self {
+        Self { txn, tenant, floors }
     }
 
     fn t(&self) -> Uuid {
@@ -88,18 +91,13 @@ impl SqlTenantTx {
         Ok(Page { items, has_next, total })
     }
 
-    /// A text search's page from the company's newest `RECENT` customers alone, when they hold
-    /// a whole page of matches: then the page is the same as from all of them. A common word
-    /// matches thousands of customers, and collecting and sorting all of them to keep the
-    /// newest twenty is what made such a search slow; a rare one falls through to the index.
-    async fn recent_matches(
-        &self,
-        select: Select<customers::Entity>,
-        search: &str,
-        after: Option<Uuid>,
-        first: u64,
-        limit: Option<u64>,
-    ) -> Result<Option<Page<customers::Model>>> {
+    /// A text search's page from the company's newest customers alone (from its search floor
+    /// on), when they hold a whole page of matches: then the page is the same as from all of
+    /// them. A common word matches thousands of customers, and collecting and sorting all of
+    /// them to keep the newest twenty is what made such a search slow; a rare one falls
+    /// through to the index. A first page's floor is kept a while (`SearchFloors`).
+    /// The id of the company's `RECENT`th newest customer before `after`, if it has that many.
+    async fn search_floor(&self, after: Option<Uuid>) -> Result<Option<Uuid>> {
         const RECENT: u64 = 1000;
         let mut newest = customers::Entity::find()
             .select_only()
@@ -108,14 +106,35 @@ impl SqlTenantTx {
         if let Some(after) = after {
             newest = newest.filter(customers::Column::Id.lt(after));
         }
-        let floor: Option<Uuid> = newest
+        newest
             .order_by_desc(customers::Column::Id)
             .offset(RECENT - 1)
             .limit(1)
             .into_tuple()
             .one(&self.txn)
             .await
-            .map_err(db_err)?;
+            .map_err(db_err)
+    }
+
+    async fn recent_matches(
+        &self,
+        select: Select<customers::Entity>,
+        search: &str,
+        after: Option<Uuid>,
+        first: u64,
+        limit: Option<u64>,
+    ) -> Result<Option<Page<customers::Model>>> {
+        let kept = if after.is_none() { self.floors.get(self.tenant) } else { None };
+        let floor = match kept {
+            Some(floor) => floor,
+            None => {
+                let floor = self.search_floor(after).await?;
+                if after.is_none() {
+                    self.floors.put(self.tenant, floor);
+                }
+                floor
+            }
+        };
         let Some(floor) = floor else { return Ok(None) };
         let ids = crate::cards::search_ids(self.t(), search, Some(floor), after, limit);
         let select = select.filter(customers::Column::Id.gte(floor)).filter(customers::Column::Id.in_subquery(ids));
