@@ -91,11 +91,6 @@ impl SqlTenantTx {
         Ok(Page { items, has_next, total })
     }
 
-    /// A text search's page from the company's newest customers alone (from its search floor
-    /// on), when they hold a whole page of matches: then the page is the same as from all of
-    /// them. A common word matches thousands of customers, and collecting and sorting all of
-    /// them to keep the newest twenty is what made such a search slow; a rare one falls
-    /// through to the index. A first page's floor is kept a while (`SearchFloors`).
     /// The id of the company's `RECENT`th newest customer before `after`, if it has that many.
     async fn search_floor(&self, after: Option<Uuid>) -> Result<Option<Uuid>> {
         const RECENT: u64 = 1000;
@@ -116,6 +111,11 @@ impl SqlTenantTx {
             .map_err(db_err)
     }
 
+    /// A text search's page from the company's newest customers alone (from its search floor
+    /// on), when they hold a whole page of matches: then the page is the same as from all of
+    /// them. A common word matches thousands of customers, and collecting and sorting all of
+    /// them to keep the newest twenty is what made such a search slow; a rare one falls
+    /// through to the index. A first page's floor is kept a while (`SearchFloors`).
     async fn recent_matches(
         &self,
         select: Select<customers::Entity>,
