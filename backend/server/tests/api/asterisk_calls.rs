@@ -1,11 +1,10 @@
 //! The Asterisk path on a real Asterisk (built from Debian's sources by infra/asterisk/build;
 //! e2e/run sets CRM_TEST_ASTERISK to its install prefix). Asterisk is configured only from
 //! `crm asterisk-config`'s output; sipp plays the Kerio trunk and baresip the agent.
-use crate::sip_edge::{
-    TRUNK_CALLS, assert_recorded_sides, baresip, free_port, newest_recorded_call, sipp_media, tone_pcap,
-};
+use crate::sip_edge::{TRUNK_CALLS, baresip, free_port, newest_recorded_call, sipp_media, tone_pcap};
 use crm_testkit::{TestApp, wait_for};
 use serde_json::json;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,6 +33,20 @@ impl Asterisk {
         assert!(bridging.iter().any(|l| l.contains("joined '")), "the log shows no call bridged: {bridging:#?}");
         let native = bridging.iter().filter(|l| l.contains("to native_rtp") || l.contains("RTP bridged"));
         assert_eq!(native.collect::<Vec<_>>(), Vec::<&&str>::new(), "the call's media passed through Asterisk");
+    }
+
+    /// `sip_edge::assert_recorded_sides`, printing the end of Asterisk's log when it fails (what
+    /// Asterisk said of the call's channels, bridge and snoops): a side recorded silent cannot
+    /// be told apart from the recording alone.
+    pub async fn assert_recorded_sides(&self, app: &TestApp, url: &str, frames: Range<usize>, what: &str) {
+        let (left, right) = crate::sip_edge::stereo_recording(&app.http, app.addr, url).await;
+        let checked = std::panic::catch_unwind(|| crate::sip_edge::assert_sides(&left, &right, frames, what));
+        if let Err(failure) = checked {
+            let log = std::fs::read_to_string(self.dir.path().join("log/messages.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("the end of Asterisk's log:\n{}", lines[lines.len().saturating_sub(120)..].join("\n"));
+            std::panic::resume_unwind(failure);
+        }
     }
 }
 
@@ -204,7 +217,7 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
     assert_eq!(call["status"], "COMPLETED");
     assert_eq!(call["hangupBy"], "CUSTOMER");
     assert_eq!(call["userId"], owner.user_id.as_str());
-    assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000, "the call's start").await;
+    asterisk.assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000, "the call's start").await;
     asterisk.assert_media_passed_through();
     // The worker told Asterisk which events it has no use for.
     let app_state = ari_get("/applications/crm").await.unwrap();

@@ -88,7 +88,7 @@ async fn a_recording_that_cannot_be_stored_yet_is_retried_until_it_is() {
     let (sip, ari) = ("127.0.0.1:5167", "127.0.0.1:8195");
     let app = asterisk_app(sip, ari).await;
     let (api, owner, user, password) = company(&app).await;
-    let _asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
+    let asterisk = start_asterisk(&app, &owner.company_id).await.unwrap();
     link_becomes(&api, true).await;
     let listen = format!("127.0.0.7:{}", free_port("127.0.0.7"));
     let _agent = baresip(sip.parse().unwrap(), &user, &password, &listen, 1000.0);
@@ -117,7 +117,7 @@ async fn a_recording_that_cannot_be_stored_yet_is_retried_until_it_is() {
     std::fs::rename(&aside, &spool).unwrap();
     let call = newest_recorded_call(&api, "status").await;
     let url = call["recordingUrl"].as_str().unwrap();
-    crate::sip_edge::assert_recorded_sides(&app, url, 4000..12000, "stored by the retry").await;
+    asterisk.assert_recorded_sides(&app, url, 4000..12000, "stored by the retry").await;
     wait_for("the job done", Duration::from_secs(10), || async {
         services.pbx_calls(&key).await.unwrap().is_empty().then_some(())
     })

@@ -1,9 +1,7 @@
 //! A company's own Asterisk, registered over GraphQL: a worker connects to it (its link shows
 //! on the company's record) and the company's click-to-calls go through it.
 use crate::asterisk_calls::{ARI_PASSWORD, agent_online, asterisk_app, prefix, start_asterisk};
-use crate::sip_edge::{
-    KERIO_ANSWERS, assert_recorded_sides, baresip, free_port, newest_call_becomes, sipp_media, tone_pcap,
-};
+use crate::sip_edge::{KERIO_ANSWERS, baresip, free_port, newest_call_becomes, sipp_media, tone_pcap};
 use crm_testkit::wait_for;
 use serde_json::json;
 use std::time::Duration;
@@ -77,6 +75,6 @@ async fn a_companys_own_asterisk_carries_its_click_to_calls() {
     .await;
     let call = crate::sip_edge::newest_recorded_call(&api, "customer { name }").await;
     assert_eq!(call["customer"]["name"], "Bob");
-    assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000, "the call's start").await;
+    asterisk.assert_recorded_sides(&app, call["recordingUrl"].as_str().unwrap(), 4000..12000, "the call's start").await;
     asterisk.assert_media_passed_through();
 }
