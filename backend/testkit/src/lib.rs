@@ -39,6 +39,13 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
 }
 
+/// The warnings of the apps a test spawns go to that test's captured output, shown when it
+/// fails: a flaky failure's cause (a refused SIP login, a side of a recording Asterisk did not
+/// hold) is otherwise logged nowhere. Each test and its apps run on the test's own thread.
+fn log_warnings() {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_ansi(false).with_env_filter("warn").try_init();
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
@@ -51,6 +58,7 @@ impl TestApp {
     }
 
     pub async fn spawn_config(mut config: Config, adjust: impl FnOnce(&mut Config)) -> Self {
+        log_warnings();
         let data = tempfile::tempdir().unwrap();
         config.data_dir = data.path().to_path_buf();
         adjust(&mut config);
