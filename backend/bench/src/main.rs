@@ -37,7 +37,7 @@ async fn main() -> Result<()> {
 
     let list = json!({ "query": "{ customers(first: 50) { totalCount edges { cursor node { id name phones responsibleUserId createdAt } } pageInfo { hasNextPage endCursor } } }" });
     let me = json!({ "query": "{ me { user { id email name role } company { id name } } }" });
-    // The same pool size as the server's (CRM_DATABASE_MAX_CONNECTIONS in e2e/bench/customers).
+    // The same pool size as the server's (`crm_bench::pool_size`).
     let mut options = sea_orm::ConnectOptions::new(app_url.as_str());
     let pool = crm_bench::pool_size();
     options.max_connections(pool).sqlx_logging(false);

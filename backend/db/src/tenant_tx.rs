@@ -92,8 +92,14 @@ impl SqlTenantTx {
     }
 
     /// The id of the company's `RECENT`th newest customer before `after`, if it has that many.
+    /// A first page's (no `after`) is kept a while per company (`SearchFloors`).
     async fn search_floor(&self, after: Option<Uuid>) -> Result<Option<Uuid>> {
         const RECENT: u64 = 1000;
+        if after.is_none()
+            && let Some(kept) = self.floors.get(self.tenant)
+        {
+            return Ok(kept);
+        }
         let mut newest = customers::Entity::find()
             .select_only()
             .column(customers::Column::Id)
@@ -101,21 +107,25 @@ impl SqlTenantTx {
         if let Some(after) = after {
             newest = newest.filter(customers::Column::Id.lt(after));
         }
-        newest
+        let floor = newest
             .order_by_desc(customers::Column::Id)
             .offset(RECENT - 1)
             .limit(1)
             .into_tuple()
             .one(&self.txn)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?;
+        if after.is_none() {
+            self.floors.put(self.tenant, floor);
+        }
+        Ok(floor)
     }
 
     /// A text search's page from the company's newest customers alone (from its search floor
     /// on), when they hold a whole page of matches: then the page is the same as from all of
     /// them. A common word matches thousands of customers, and collecting and sorting all of
     /// them to keep the newest twenty is what made such a search slow; a rare one falls
-    /// through to the index. A first page's floor is kept a while (`SearchFloors`).
+    /// through to the index.
     async fn recent_matches(
         &self,
         select: Select<customers::Entity>,
@@ -124,18 +134,7 @@ impl SqlTenantTx {
         first: u64,
         limit: Option<u64>,
     ) -> Result<Option<Page<customers::Model>>> {
-        let kept = if after.is_none() { self.floors.get(self.tenant) } else { None };
-        let floor = match kept {
-            Some(floor) => floor,
-            None => {
-                let floor = self.search_floor(after).await?;
-                if after.is_none() {
-                    self.floors.put(self.tenant, floor);
-                }
-                floor
-            }
-        };
-        let Some(floor) = floor else { return Ok(None) };
+        let Some(floor) = self.search_floor(after).await? else { return Ok(None) };
         let ids = crate::cards::search_ids(self.t(), search, Some(floor), after, limit);
         let select = select.filter(customers::Column::Id.gte(floor)).filter(customers::Column::Id.in_subquery(ids));
         let page = self.page(select, customers::Column::Id, after, first, false).await?;

@@ -25,10 +25,15 @@ impl Drop for Asterisk {
 }
 
 impl Asterisk {
+    /// Asterisk's log so far (verbosity 4, see `start_asterisk`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log/messages.log")).unwrap_or_default()
+    }
+
     /// Asserts, from Asterisk's log (verbosity 4), that the call was bridged and never relayed
     /// natively past Asterisk's core: the snoops that record it would hear silence meanwhile.
     pub fn assert_media_passed_through(&self) {
-        let log = std::fs::read_to_string(self.dir.path().join("log/messages.log")).unwrap_or_default();
+        let log = self.log();
         let bridging: Vec<&str> = log.lines().filter(|l| l.contains("bridge")).collect();
         assert!(bridging.iter().any(|l| l.contains("joined '")), "the log shows no call bridged: {bridging:#?}");
         let native = bridging.iter().filter(|l| l.contains("to native_rtp") || l.contains("RTP bridged"));
@@ -42,7 +47,7 @@ impl Asterisk {
         let (left, right) = crate::sip_edge::stereo_recording(&app.http, app.addr, url).await;
         let checked = std::panic::catch_unwind(|| crate::sip_edge::assert_sides(&left, &right, frames, what));
         if let Err(failure) = checked {
-            let log = std::fs::read_to_string(self.dir.path().join("log/messages.log")).unwrap_or_default();
+            let log = self.log();
             let lines: Vec<&str> = log.lines().collect();
             eprintln!("the end of Asterisk's log:\n{}", lines[lines.len().saturating_sub(120)..].join("\n"));
             std::panic::resume_unwind(failure);
@@ -205,7 +210,7 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
     )
     .await;
     if !trunk_ok {
-        let log = std::fs::read_to_string(asterisk.dir.path().join("log/messages.log")).unwrap_or_default();
+        let log = asterisk.log();
         panic!("the trunk's call through Asterisk failed; Asterisk said:\n{log}");
     }
     let ringing = events.next_data().await;
