@@ -1,7 +1,7 @@
 //! The Asterisk path on a real Asterisk (built from Debian's sources by infra/asterisk/build;
 //! e2e/run sets CRM_TEST_ASTERISK to its install prefix). Asterisk is configured only from
 //! `crm asterisk-config`'s output; sipp plays the Kerio trunk and baresip the agent.
-use crate::sip_edge::{TRUNK_CALLS, baresip, free_port, newest_recorded_call, sipp_media, tone_pcap};
+use crate::sip_edge::{TRUNK_CALLS, baresip, free_media_port, free_port, newest_recorded_call, sipp_media, tone_pcap};
 use crm_testkit::{TestApp, wait_for};
 use serde_json::json;
 use std::ops::Range;
@@ -205,7 +205,7 @@ async fn a_trunk_call_through_asterisk_reaches_the_agent_and_both_sides_are_reco
         Some(SIP.parse().unwrap()),
         &TRUNK_CALLS.replace("LAW", "8").replace("CODEC", "PCMA"),
         ("127.0.0.2", free_port("127.0.0.2")),
-        free_port("127.0.0.2") & !1,
+        free_media_port("127.0.0.2"),
         "+998712000000",
     )
     .await;
@@ -397,7 +397,7 @@ async fn one_worker_serves_an_asterisk_and_another_takes_over_its_calls_when_it_
                 Some("127.0.0.1:5164".parse().unwrap()),
                 &scenario,
                 ("127.0.0.2", free_port("127.0.0.2")),
-                free_port("127.0.0.2") & !1,
+                free_media_port("127.0.0.2"),
                 "+998712000000",
             )
             .await

@@ -2,8 +2,8 @@
 //! first, and Redis restarting in the middle of a call.
 use crate::asterisk_calls::{agent_online, asterisk_app, link, link_becomes, prefix, start_asterisk};
 use crate::sip_edge::{
-    AGENT_BUSY, TRUNK_CALLS, baresip, free_port, newest_call_becomes, newest_recorded_call, register, sipp, sipp_from,
-    sipp_media, tone_pcap, trunk_gets,
+    AGENT_BUSY, TRUNK_CALLS, baresip, free_media_port, free_port, newest_call_becomes, newest_recorded_call, register,
+    sipp, sipp_from, sipp_media, tone_pcap, trunk_gets,
 };
 use crm_testkit::{TestApp, wait_for};
 use serde_json::json;
@@ -32,7 +32,7 @@ fn trunk_call(sip: &str, seconds: u32) -> tokio::task::JoinHandle<bool> {
             .replace("CODEC", "PCMA")
             .replace("\"4000\"", &format!("\"{}\"", seconds * 1000));
         let local = ("127.0.0.2", free_port("127.0.0.2"));
-        sipp_media(dir.path(), Some(sip), &scenario, local, free_port("127.0.0.2") & !1, "+998712000000").await
+        sipp_media(dir.path(), Some(sip), &scenario, local, free_media_port("127.0.0.2"), "+998712000000").await
     })
 }
 
@@ -57,7 +57,7 @@ async fn a_busy_agent_behind_asterisk_gives_the_trunk_busy_and_leaves_a_callback
     let phone = {
         let dir = dir.path().to_path_buf();
         tokio::spawn(async move {
-            sipp_media(&dir, None, AGENT_BUSY, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x").await
+            sipp_media(&dir, None, AGENT_BUSY, ("127.0.0.3", phone_port), free_media_port("127.0.0.3"), "x").await
         })
     };
     wait_for("the phone listening", Duration::from_secs(10), || async {

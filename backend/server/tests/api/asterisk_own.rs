@@ -1,7 +1,7 @@
 //! A company's own Asterisk, registered over GraphQL: a worker connects to it (its link shows
 //! on the company's record) and the company's click-to-calls go through it.
 use crate::asterisk_calls::{ARI_PASSWORD, agent_online, asterisk_app, prefix, start_asterisk};
-use crate::sip_edge::{KERIO_ANSWERS, baresip, free_port, newest_call_becomes, sipp_media, tone_pcap};
+use crate::sip_edge::{KERIO_ANSWERS, baresip, free_media_port, free_port, newest_call_becomes, sipp_media, tone_pcap};
 use crm_testkit::wait_for;
 use serde_json::json;
 use std::time::Duration;
@@ -53,7 +53,7 @@ async fn a_companys_own_asterisk_carries_its_click_to_calls() {
     let kerio = {
         let dir = dir.path().to_path_buf();
         tokio::spawn(async move {
-            sipp_media(&dir, None, &scenario, ("127.0.0.2", kerio_port), free_port("127.0.0.2") & !1, "x").await
+            sipp_media(&dir, None, &scenario, ("127.0.0.2", kerio_port), free_media_port("127.0.0.2"), "x").await
         })
     };
     wait_for("Kerio listening", Duration::from_secs(10), || async {

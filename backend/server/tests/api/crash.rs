@@ -1,8 +1,8 @@
 //! Kill -9 the server in the middle of a call: after a restart the call is closed as
 //! interrupted, never left answered, and the audio spooled so far is repaired and uploaded.
 use crate::sip_edge::{
-    AGENT_ANSWERS, TRUNK_CALLS, assert_sides, free_port, kerio_trunk, register, sip_login, sipp_from, sipp_media,
-    stereo_recording, tone_pcap,
+    AGENT_ANSWERS, TRUNK_CALLS, assert_sides, free_media_port, free_port, kerio_trunk, register, sip_login, sipp_from,
+    sipp_media, stereo_recording, tone_pcap,
 };
 use crate::two_processes::spawn_crm;
 use crm_testkit::{Gql, wait_for};
@@ -38,7 +38,8 @@ async fn a_killed_server_closes_its_calls_and_keeps_their_audio_after_restart() 
     let agent_dir = dir.path().to_path_buf();
     let agent_scenario = AGENT_ANSWERS.replace("LAW", "8").replace("CODEC", "PCMA");
     let agent = tokio::spawn(async move {
-        sipp_media(&agent_dir, None, &agent_scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x").await
+        sipp_media(&agent_dir, None, &agent_scenario, ("127.0.0.3", phone_port), free_media_port("127.0.0.3"), "x")
+            .await
     });
     let trunk_dir = dir.path().to_path_buf();
     let trunk_scenario = TRUNK_CALLS
@@ -46,7 +47,7 @@ async fn a_killed_server_closes_its_calls_and_keeps_their_audio_after_restart() 
         .replace("CODEC", "PCMA")
         .replace("milliseconds=\"4000\"", "milliseconds=\"12000\"");
     let trunk = tokio::spawn(async move {
-        let media = free_port("127.0.0.2") & !1;
+        let media = free_media_port("127.0.0.2");
         sipp_media(
             &trunk_dir,
             Some(edge),

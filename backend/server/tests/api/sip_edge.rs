@@ -122,6 +122,21 @@ pub(crate) fn free_port(ip: &str) -> u16 {
     std::net::UdpSocket::bind((ip, 0)).unwrap().local_addr().unwrap().port()
 }
 
+/// An even port on `ip` with the three above it free as well, for sipp's `-mp`: it binds audio
+/// RTP there and video RTP two above. `free_media_port(ip)` checked neither port sipp binds, and a
+/// concurrent test's socket on the video port failed a run ("Unable to bind video RTP socket").
+pub(crate) fn free_media_port(ip: &str) -> u16 {
+    for _ in 0..100 {
+        let first = free_port(ip) & !1;
+        let Some(last) = first.checked_add(3) else { continue };
+        let held: Vec<_> = (first..=last).filter_map(|port| std::net::UdpSocket::bind((ip, port)).ok()).collect();
+        if held.len() == 4 {
+            return first;
+        }
+    }
+    panic!("no four free ports in a row on {ip}");
+}
+
 /// Runs one sipp call of `scenario` from `local_ip` (UDP, or TCP with `tcp`); true when it passed.
 pub(crate) async fn sipp(edge: std::net::SocketAddr, scenario: &str, local_ip: &str, service: &str, tcp: bool) -> bool {
     sipp_from(edge, scenario, local_ip, free_port(local_ip), service, tcp).await
@@ -583,7 +598,7 @@ async fn a_trunk_call_rings_the_responsible_manager_and_both_sides_are_recorded(
         let agent_scenario = AGENT_ANSWERS.replace("LAW", &law.to_string()).replace("CODEC", codec);
         let agent_dir = dir.path().to_path_buf();
         let agent = tokio::spawn(async move {
-            sipp_media(&agent_dir, None, &agent_scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x")
+            sipp_media(&agent_dir, None, &agent_scenario, ("127.0.0.3", phone_port), free_media_port("127.0.0.3"), "x")
                 .await
         });
         let mut events =
@@ -595,7 +610,7 @@ async fn a_trunk_call_rings_the_responsible_manager_and_both_sides_are_recorded(
             Some(sip.addr),
             &trunk_scenario,
             ("127.0.0.2", free_port("127.0.0.2")),
-            free_port("127.0.0.2") & !1,
+            free_media_port("127.0.0.2"),
             "+998712000000",
         )
         .await;
@@ -778,7 +793,7 @@ async fn unanswered_trunk_calls_are_missed_as_a_pbx_user_expects() {
     let phone = |scenario: &'static str| {
         let dir = dir.path().to_path_buf();
         tokio::spawn(async move {
-            sipp_media(&dir, None, scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x").await
+            sipp_media(&dir, None, scenario, ("127.0.0.3", phone_port), free_media_port("127.0.0.3"), "x").await
         })
     };
 
@@ -866,14 +881,15 @@ async fn hold_and_resume_by_re_invite_keep_the_call() {
     let agent_scenario = AGENT_ANSWERS.replace("LAW", "8").replace("CODEC", "PCMA");
     let agent_dir = dir.path().to_path_buf();
     let agent = tokio::spawn(async move {
-        sipp_media(&agent_dir, None, &agent_scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x").await
+        sipp_media(&agent_dir, None, &agent_scenario, ("127.0.0.3", phone_port), free_media_port("127.0.0.3"), "x")
+            .await
     });
     let trunk_ok = sipp_media(
         dir.path(),
         Some(sip.addr),
         &trunk_holds(),
         ("127.0.0.2", free_port("127.0.0.2")),
-        free_port("127.0.0.2") & !1,
+        free_media_port("127.0.0.2"),
         "+998712000000",
     )
     .await;
@@ -933,7 +949,7 @@ async fn without_the_responsible_manager_every_agent_rings_and_the_first_to_answ
     tone_pcap(&dir.path().join("trunk.pcap"), 440.0, 8, 1);
     let run = |scenario: String, ip: &'static str, port: u16| {
         let dir = dir.path().to_path_buf();
-        tokio::spawn(async move { sipp_media(&dir, None, &scenario, (ip, port), free_port(ip) & !1, "x").await })
+        tokio::spawn(async move { sipp_media(&dir, None, &scenario, (ip, port), free_media_port(ip), "x").await })
     };
     let busy = run(AGENT_BUSY.to_owned(), "127.0.0.3", busy_port);
     let answers = run(AGENT_ANSWERS.replace("LAW", "8").replace("CODEC", "PCMA"), "127.0.0.4", free_port_);
@@ -942,7 +958,7 @@ async fn without_the_responsible_manager_every_agent_rings_and_the_first_to_answ
         Some(sip.addr),
         &TRUNK_CALLS.replace("LAW", "8").replace("CODEC", "PCMA"),
         ("127.0.0.2", free_port("127.0.0.2")),
-        free_port("127.0.0.2") & !1,
+        free_media_port("127.0.0.2"),
         "+998712000000",
     )
     .await;
@@ -1038,7 +1054,7 @@ async fn click_to_call_rings_the_agent_then_the_customer_and_records_both() {
     tone_pcap(&dir.path().join("agent.pcap"), 1000.0, 8, 3);
     let run = |scenario: String, ip: &'static str, port: u16| {
         let dir = dir.path().to_path_buf();
-        tokio::spawn(async move { sipp_media(&dir, None, &scenario, (ip, port), free_port(ip) & !1, "x").await })
+        tokio::spawn(async move { sipp_media(&dir, None, &scenario, (ip, port), free_media_port(ip), "x").await })
     };
     let agent = run(AGENT_ANSWERS.replace("LAW", "8").replace("CODEC", "PCMA"), "127.0.0.3", phone_port);
     let kerio = run(KERIO_ANSWERS.to_owned(), "127.0.0.2", kerio_port);
@@ -1148,7 +1164,7 @@ async fn baresip_answers_a_trunk_call_and_both_sides_are_recorded() {
         Some(sip.addr),
         &TRUNK_CALLS.replace("LAW", "8").replace("CODEC", "PCMA"),
         ("127.0.0.2", free_port("127.0.0.2")),
-        free_port("127.0.0.2") & !1,
+        free_media_port("127.0.0.2"),
         "+998712000000",
     )
     .await;
@@ -1240,7 +1256,7 @@ async fn phones_stop_ringing_after_the_ring_timeout_and_an_agent_can_hang_up_fir
     let phone = |scenario: &'static str| {
         let dir = dir.path().to_path_buf();
         tokio::spawn(async move {
-            sipp_media(&dir, None, scenario, ("127.0.0.3", phone_port), free_port("127.0.0.3") & !1, "x").await
+            sipp_media(&dir, None, scenario, ("127.0.0.3", phone_port), free_media_port("127.0.0.3"), "x").await
         })
     };
 
@@ -1290,7 +1306,7 @@ async fn trunks_are_kept_alive_and_their_reachability_is_shown() {
     let kerio = {
         let dir = dir.path().to_path_buf();
         tokio::spawn(async move {
-            sipp_media(&dir, None, KERIO_ANSWERS_OPTIONS, ("127.0.0.2", kerio_port), free_port("127.0.0.2") & !1, "x")
+            sipp_media(&dir, None, KERIO_ANSWERS_OPTIONS, ("127.0.0.2", kerio_port), free_media_port("127.0.0.2"), "x")
                 .await
         })
     };

@@ -1,5 +1,5 @@
 //! Outward registration: a provider (played by sipp) wants us to REGISTER with digest credentials.
-use crate::sip_edge::{free_port, newest_call_becomes, sipp, sipp_media, trunk_gets};
+use crate::sip_edge::{free_media_port, free_port, newest_call_becomes, sipp, sipp_media, trunk_gets};
 use crm_testkit::{Gql, TestApp, wait_for};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -94,7 +94,7 @@ async fn we_register_to_the_provider_keep_it_alive_and_unregister_when_the_trunk
     let registrar = {
         let dir = dir.path().to_path_buf();
         tokio::spawn(async move {
-            sipp_media(&dir, None, &provider("provider-pass"), ("127.0.0.4", port), free_port("127.0.0.4") & !1, "x")
+            sipp_media(&dir, None, &provider("provider-pass"), ("127.0.0.4", port), free_media_port("127.0.0.4"), "x")
                 .await
         })
     };
@@ -142,7 +142,7 @@ async fn a_refused_registration_is_shown_with_the_registrars_answer() {
     let registrar = {
         let dir = dir.path().to_path_buf();
         tokio::spawn(async move {
-            sipp_media(&dir, None, &provider("provider-pass"), ("127.0.0.4", port), free_port("127.0.0.4") & !1, "x")
+            sipp_media(&dir, None, &provider("provider-pass"), ("127.0.0.4", port), free_media_port("127.0.0.4"), "x")
                 .await
         })
     };
